@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from kb import lexicon
 from kb.model import Repair
@@ -185,12 +185,21 @@ def _repair_run_at(text: str, p: int) -> Edit | None:
 _NUMERALS = "一二三四五六七八九十"
 
 
+@lru_cache(maxsize=1)
+def _decodable_pairs() -> frozenset[int]:
+    ok = set()
+    for a in range(0x81, 0xFF):
+        for b in range(0x40, 0xFF):
+            try:
+                bytes([a, b]).decode("gbk")
+            except UnicodeDecodeError:
+                continue
+            ok.add(a << 8 | b)
+    return frozenset(ok)
+
+
 def _undecodable(t: int, lead: int) -> bool:
-    try:
-        bytes([t, lead]).decode("gbk")
-    except UnicodeDecodeError:
-        return True
-    return False
+    return (t << 8 | lead) not in _decodable_pairs()
 
 
 @lru_cache(maxsize=256)
@@ -236,20 +245,21 @@ def _fill_dropped_pairs(fixed: str) -> str:
     while i < len(out):
         left = "".join(out[max(0, i - 3) : i])
         right = "".join(out[i + 1 : i + 4])
-        cands = _split_candidates(out[i]) if "\u4e00" <= out[i] <= "\u9fff" else []
-        if left.endswith("（"):
+        is_cjk = "\u4e00" <= out[i] <= "\u9fff"
+        if left.endswith("（") and is_cjk:
             if out[i] in _NUMERALS:
                 i += 1
                 continue
+            cands = _split_candidates(out[i])
             heading = [x + y for x, y in cands if x in _NUMERALS and y == "）"]
             if heading:
                 out[i : i + 1] = list(heading[0])
                 i += 2
                 continue
-        if cands and right and lexicon.context_score(out[i], left, right) == 0:
+        if is_cjk and right and lexicon.context_score(out[i], left, right) == 0:
             # only a character that joins no word with its neighbours is suspect; its split must join both
             best, best_score = None, 0
-            for x, y in cands:
+            for x, y in _split_candidates(out[i]):
                 sc = min(lexicon.context_score(x, left, ""), lexicon.context_score(y, "", right))
                 if sc > best_score:
                     best, best_score = x + y, sc
@@ -341,7 +351,8 @@ def fold_punctuation(text: str) -> list[Edit]:
     ]
 
 
-# `,,` `,、` `,。` `、,` `。,` and longer runs: keep the strongest mark.
+# `,,` `,、` `,。` and longer runs: the scraper doubled a comma into each mark, so the other mark wins
+# (`一,、` is the heading `一、`); among several other marks the strongest is kept.
 _PUNCT_RUN = re.compile(r"[,、。;:!?]{2,}")
 _STRENGTH = {"?": 6, "!": 6, "。": 5, ";": 4, ":": 3, ",": 2, "、": 1}
 
@@ -353,7 +364,8 @@ def fix_punctuation_runs(text: str) -> list[Edit]:
         run = m.group()
         if set(run) <= {"?", "!"} or run in ("...", "。。。"):
             continue  # emphatic ?! runs are the author's, not damage
-        keep = max(run, key=lambda c: _STRENGTH[c])
+        others = [c for c in run if c != ","]
+        keep = max(others, key=lambda c: _STRENGTH[c]) if others else ","
         edits.append(Edit(m.start(), m.end(), keep, "punctuation"))
     return edits
 
@@ -395,9 +407,9 @@ _CHROME = [
     )
 ]
 _DATE_IN_LINE = re.compile(r"(20\d\d|19\d\d)\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
-_DATE_LINE = re.compile(r"^(20\d\d|19\d\d)\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
+DATE_LINE = re.compile(r"^(20\d\d|19\d\d)\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 _HEADING_START = re.compile(r"^([一二三四五六七八九十]+[、.]|\([一二三四五六七八九十]+\)|\d+[.、])")
-_PLACE_LINE = re.compile(r"^[\u4e00-\u9fff]{2,24}(省|市|区|县|镇|乡|街道|街道办事处|人民政府|委员会)$")
+PLACE_LINE = re.compile(r"^[\u4e00-\u9fff]{2,24}(省|市|区|县|镇|乡|街道|街道办事处|人民政府|委员会)$")
 # Only the first lines of a page hold a title, a date or a place line.
 HEADER_LINES = 6
 
@@ -432,14 +444,14 @@ def strip_chrome(text: str, header: Header) -> list[Edit]:
         if in_header and s in seen_header:
             edits.append(Edit(span[0], min(span[1], len(text)), "", "duplicate_line"))
             continue
-        if in_header and _DATE_LINE.match(s):
-            d = iso_date(_DATE_LINE.match(s))  # type: ignore[arg-type]
+        if in_header and DATE_LINE.match(s):
+            d = iso_date(DATE_LINE.match(s))  # type: ignore[arg-type]
             if d:
                 header.dates.append(d)
             seen_header.add(s)
             edits.append(Edit(span[0], min(span[1], len(text)), "", "header_date"))
             continue
-        if in_header and _PLACE_LINE.match(s) and len(s) <= 24:
+        if in_header and PLACE_LINE.match(s) and len(s) <= 24:
             header.place_lines.append(s)
             seen_header.add(s)
             edits.append(Edit(span[0], min(span[1], len(text)), "", "header_place"))

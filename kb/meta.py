@@ -1,0 +1,190 @@
+"""Metadata inferred from a cleaned report's text: title, locality and its level, parent region, years."""
+
+from __future__ import annotations
+
+import re
+import threading
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+from kb.clean import DATE_LINE, Header, iso_date
+
+# Administrative suffix → level; longest first so that 街道 wins over a bare 道.
+_SUFFIX_LEVEL = {"街道": "subdistrict", "镇": "town", "乡": "township", "区": "district", "县": "county"}
+# How a report refers to its own locality ("我镇", "全区", "本街道").
+_SELF_REF = {
+    "subdistrict": r"(我|本|全|该)街道|街道(党工委|办事处|坚持|始终|全面|认真|扎实|持续|积极)",
+    "town": r"(我|本|全|该)镇",
+    "township": r"(我|本|全|该)乡(?!镇|村)",
+    "district": r"(我|本|全|该)区",
+    "county": r"(我|本|全|该)县",
+}
+# Words ending in an administrative suffix that are not place names.
+_NOT_NAMES = set(
+    ["城区", "辖区", "社区", "园区", "景区", "片区", "小区", "新区", "高新区", "管理区", "开发区", "示范区", "试验区", "保护区", "自贸区", "街区", "校区", "城镇", "乡镇", "村镇", "集镇", "建制镇", "重点镇", "中心镇", "卫生镇", "特色镇", "强镇", "名镇", "百强镇", "城乡", "下乡", "家乡", "之乡", "各街道", "全街道", "本街道", "该街道"]
+)
+# Characters that never occur inside the place names we look for (function words, admin units, numerals).
+_STOP_CHARS = set("的在和与及对为是了将把从向于以其各全我本该个等省市区县镇乡村街道委府会中上下内外年度第一二三四五六七八九十")
+_CN_CHAR = r"[\u4e00-\u9fff]"
+# Name endings of non-places: 依法治区, 上天梯管理区, 经济开发区, 高新区 …
+_BAD_ENDING = re.compile(r"(治|管理|开发|示范|试验|保护|高新|自贸|工业|产业|物流|商务|旅游|风景|实验|先行)$")
+
+
+@dataclass(frozen=True)
+class Meta:
+    """Inferred metadata of one report; unknown values are None (level 'unknown')."""
+
+    title: str
+    headline: str | None
+    locality: str | None
+    level: str
+    region: str | None
+    province: str | None
+    year: int | None
+    published: str | None
+
+
+def infer_meta(text: str, header: Header) -> Meta:
+    """Infer a report's metadata from its cleaned text and the header lines cleaning removed."""
+    head_text = "\n".join(filter(None, [header.title, *header.place_lines]))
+    locality, level = find_locality(text, head_text)
+    region, province = find_region(text + "\n" + head_text, locality, level)
+    published = find_published(text, header)
+    year = find_year(text, header.title, published)
+    title = header.title or generated_title(region, locality, year)
+    return Meta(title, header.headline, locality, level, region, province, year, published)
+
+
+def generated_title(region: str | None, locality: str | None, year: int | None) -> str:
+    place = (region or "") + (locality or "")
+    return f"{place or '(地区不详)'}{f'{year}年' if year else ''}法治政府建设年度报告"
+
+
+def _name_candidates(text: str) -> Counter[tuple[str, str]]:
+    """(name, suffix) pairs for every suffix occurrence, with 2–4 character names before it."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for suffix in _SUFFIX_LEVEL:
+        for m in re.finditer(suffix, text):
+            for n in (2, 3, 4):
+                start = m.start() - n
+                if start < 0:
+                    break
+                name = text[start : m.start()]
+                if not re.fullmatch(f"{_CN_CHAR}{{{n}}}", name) or set(name) & _STOP_CHARS:
+                    break  # a longer name would contain the same bad character
+                if name + suffix in _NOT_NAMES or _BAD_ENDING.search(name):
+                    continue
+                counts[(name, suffix)] += 1
+    return counts
+
+
+def _best_name(counts: Counter[tuple[str, str]], suffix: str) -> str | None:
+    same = {name: c for (name, s), c in counts.items() if s == suffix}
+    if not same:
+        return None
+    # a longer name only wins if it is as frequent as its own tail (so "在荷塘" loses to "荷塘")
+    best = max(same, key=lambda n: (same[n], -len(n)))
+    for name in sorted(same, key=len, reverse=True):
+        if name.endswith(best) and name != best and same[name] >= same[best]:
+            return name + suffix
+    return best + suffix
+
+
+def find_locality(text: str, head_text: str = "") -> tuple[str | None, str]:
+    """The reporting locality (e.g. 阜沙镇) and its level, from title lines first, then from the body."""
+    if head_text:
+        cands = _name_candidates(head_text)
+        # the last administrative unit in "汕头市龙湖区龙祥街道2023年…" is the reporting one
+        best = max(cands, key=lambda ns: head_text.rfind(ns[0] + ns[1]), default=None)
+        if best:
+            return best[0] + best[1], _SUFFIX_LEVEL[best[1]]
+    counts = _name_candidates(text)
+    cues = {lvl: len(re.findall(p, text)) for lvl, p in _SELF_REF.items()}
+    for suffix, lvl in _SUFFIX_LEVEL.items():
+        cues[lvl] += sum(c for (_, s), c in counts.items() if s == suffix) // 2
+    ranked = sorted(cues, key=lambda lvl: cues[lvl], reverse=True)
+    for lvl in ranked:
+        if cues[lvl] == 0:
+            break
+        suffix = next(s for s, v in _SUFFIX_LEVEL.items() if v == lvl)
+        name = _best_name(counts, suffix)
+        if name:
+            return name, lvl
+    return None, "unknown"
+
+
+_cpca_lock = threading.Lock()
+
+
+@lru_cache(maxsize=4096)
+def resolve_admin(place: str) -> tuple[str | None, str | None, str | None]:
+    """(province, city, county) for a place string such as 江门市蓬江区 or 平桥区, via the cpca gazetteer."""
+    with _cpca_lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import cpca
+
+        row = cpca.transform([place]).iloc[0]
+
+    def val(key: str) -> str | None:
+        v = row.get(key)
+        return v if isinstance(v, str) and v else None
+
+    return val("省"), val("市"), val("区")
+
+
+def find_region(text: str, locality: str | None, level: str) -> tuple[str | None, str | None]:
+    """The parent region of the locality (city, or city+district for towns) and its province."""
+    if not locality:
+        return None, None
+    prefixes: Counter[str] = Counter()
+    admin = rf"(?:{_CN_CHAR}{{2,3}}?省)?(?:{_CN_CHAR}{{2,4}}?市)?(?:{_CN_CHAR}{{2,3}}?[区县])?"
+    for m in re.finditer(rf"({admin}){re.escape(locality)}", text):
+        if m.group(1):
+            prefixes[m.group(1)] += 1
+    for m in re.finditer(rf"(?:隶属|隶属于|位于|地处)({admin})", text):
+        if m.group(1):
+            prefixes[m.group(1)] += 1
+    place = max(prefixes, key=lambda p: (len(p) > 0, prefixes[p], len(p)), default="")
+    province, city, county = resolve_admin(place or locality)
+    if level in ("district", "county"):
+        # a district's region is its city; the gazetteer knows it even when the text does not say
+        return city, province
+    parts = [p for p in (city, county) if p]
+    if county and place and county[:-1] not in place:
+        parts = [city] if city else []
+    return ("".join(parts) or None), province
+
+
+_YEAR = re.compile(r"(20\d\d)\s*年")
+
+
+def find_published(text: str, header: Header) -> str | None:
+    """Publication date: a date in the page header, else the signature date at the end of the report."""
+    if header.dates:
+        return header.dates[0]
+    for line in reversed(text.rstrip().split("\n")[-4:]):
+        m = DATE_LINE.match(line.strip())
+        if m:
+            return iso_date(m)
+    return None
+
+
+def find_year(text: str, title: str | None, published: str | None) -> int | None:
+    """The year reported on: from the title, else the opening sentence, else the most mentioned year."""
+    if title:
+        m = _YEAR.search(title)
+        if m:
+            return int(m.group(1))
+    first = text.lstrip()[:40]
+    m = re.match(r"\s*(20\d\d)\s*年(?!\d)", first) or re.search(r"(20\d\d)年(以来|度|,|全年)", first)
+    if m:
+        return int(m.group(1))
+    limit = int(published[:4]) if published else None
+    years = Counter(int(y) for y in _YEAR.findall(text) if limit is None or int(y) <= limit)
+    if years:
+        return years.most_common(1)[0][0]
+    if published:
+        return int(published[:4]) - 1 if int(published[5:7]) <= 6 else int(published[:4])
+    return None

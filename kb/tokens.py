@@ -1,0 +1,88 @@
+"""Keyword tokenization for BM25: jieba search mode, the same for passages and queries."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+with warnings.catch_warnings():
+    # jieba 0.42 imports pkg_resources, which warns about its own deprecation on every import.
+    warnings.simplefilter("ignore")
+    import jieba
+
+# Recorded in the index manifest: an index is only searchable with the tokenizer that built it.
+# Bump when anything below changes what tokenize() returns.
+TOKENIZER_ID = "jieba-search-hmm0-v1"
+
+# HMM new-word discovery is off: it segments an unknown run differently in a short query than in a
+# long passage, so query and corpus would disagree; dictionary-only cuts fall back to single
+# characters, which still match.
+_HMM = False
+
+STOPWORDS: frozenset[str] = frozenset(
+    ["的", "了", "和", "与", "及", "等", "在", "是", "对", "为", "将", "把", "以", "中", "共", "其", "并", "之", "于", "由", "从", "被", "而", "或", "也", "还", "又", "就", "都", "所", "这", "那", "个", "有", "向", "上", "下", "着", "给", "让", "使", "年", "月", "日", "各", "该", "此", "已", "但", "且", "即", "如", "按", "经", "我", "我们", "工作", "进一步", "进行", "开展", "方面", "一是", "二是", "三是", "四是", "五是", "六是", "七是", "八是", "九是", "十是", "一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "the", "of", "and", "for", "in", "on", "to", "a", "an", "is", "are", "how", "what", "which", "who", "why", "when", "where", "do", "does", "with", "by", "at", "as", "or", "be"]
+)
+
+_lock = threading.Lock()
+_ready = False
+_added: set[str] = set()
+
+
+def _ensure_ready() -> None:
+    global _ready
+    if _ready:
+        return
+    with _lock:
+        if _ready:
+            return
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+        _ready = True
+
+
+def add_words(words: Iterable[str]) -> None:
+    """Register domain terms (e.g. 行政复议, 府院联动) so jieba keeps them whole; idempotent."""
+    _ensure_ready()
+    with _lock:
+        for w in words:
+            w = w.strip()
+            if w and w not in _added:
+                jieba.add_word(w)
+                _added.add(w)
+
+
+def added_words() -> list[str]:
+    """The domain terms registered in this process, sorted (for recording in a manifest)."""
+    with _lock:
+        return sorted(_added)
+
+
+def _keep(tok: str) -> bool:
+    # Drops whitespace and punctuation runs (CJK characters count as alphanumeric).
+    return any(ch.isalnum() for ch in tok) and tok not in STOPWORDS
+
+
+def tokenize(text: str) -> list[str]:
+    """Search-mode tokens of normalized text: words plus the sub-words of long words, lowercased."""
+    if not text:
+        return []
+    _ensure_ready()
+    out: list[str] = []
+    for tok in jieba.cut_for_search(text, HMM=_HMM):
+        tok = tok.strip().lower()
+        if tok and _keep(tok):
+            out.append(tok)
+    return out
+
+
+def tokenize_many(texts: Sequence[str] | Iterable[str], progress: bool = False, **tqdm_kw: Any) -> list[list[str]]:
+    """tokenize() over many texts, with an optional tqdm bar."""
+    _ensure_ready()
+    total = len(texts) if isinstance(texts, Sequence) else None
+    it = tqdm(texts, total=total, desc="tokenize", unit="chunk", disable=not progress, **tqdm_kw)
+    return [tokenize(t) for t in it]
