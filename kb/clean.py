@@ -78,10 +78,17 @@ def _gbk(text: str) -> bytes:
     return "".join(_UNFOLD.get(c, c) for c in text).encode("gbk")
 
 
+_GAP_BASE = 0xF0000  # private-use code points stand for a byte pair the page's decoder dropped
+_MAX_GAPS = 3
+
+
 def _decode_shifted(lead: int, body: bytes) -> tuple[str, int | None] | None:
-    """Decode lead+body as GBK; return (text, dangling last lead byte or None), or None if invalid."""
+    """Decode lead+body as GBK; return (text, dangling last lead byte or None), or None if it is not GBK.
+    A pair that is no GBK character becomes a gap marker: the page dropped the two bytes between its
+    halves, and `_fill_dropped_pairs` works out what they were."""
     data = bytes([lead]) + body
     out: list[str] = []
+    gaps = 0
     i = 0
     while i < len(data):
         b = data[i]
@@ -94,7 +101,10 @@ def _decode_shifted(lead: int, body: bytes) -> tuple[str, int | None] | None:
         try:
             out.append(data[i : i + 2].decode("gbk"))
         except UnicodeDecodeError:
-            return None
+            gaps += 1
+            if gaps > _MAX_GAPS or data[i + 1] < 0x40:
+                return None
+            out.append(chr(_GAP_BASE + (b << 8 | data[i + 1])))
         i += 2
     return "".join(out), None
 
@@ -149,11 +159,13 @@ def _repair_run_at(text: str, p: int) -> Edit | None:
         return None
     only_punct = all(c in _UNFOLD for c in run)
     body = _gbk(run)
-    for lead in _lost_byte_candidates():
+    decodings = []
+    for rank, lead in enumerate(_lost_byte_candidates()):
         decoded = _decode_shifted(lead, body)
-        if decoded is None:
-            continue
-        fixed, dangling = decoded
+        if decoded is not None:
+            gaps = sum(1 for c in decoded[0] if ord(c) >= _GAP_BASE)
+            decodings.append((gaps, rank, decoded))
+    for _, _, (fixed, dangling) in sorted(decodings)[:3]:
         end = j
         if dangling is not None and j < len(text) and 0x40 <= ord(text[j]) <= 0x7E and text[j] not in "?()":
             # the run's last lead byte pairs with an ASCII byte that was printed as a letter: `七M` → 進
@@ -165,7 +177,10 @@ def _repair_run_at(text: str, p: int) -> Edit | None:
         if only_punct and end == j:
             continue  # a real `?` before a comma or bracket, unless a letter completes a character: `?,F`
         fixed = _fill_dropped_pairs(fixed)
-        kind = "mojibake"
+        if fixed.startswith("\u3000）"):
+            # the opening bracket and the numeral went with dropped pairs; the heading shape survives
+            fixed = "\u3000（" + LOST_MARK + fixed[1:]
+        kind = "lost_char" if LOST_MARK in fixed else "mojibake"
         if dangling is not None:
             m = _ORPHAN_GLOSS.match(text, end)
             if m:
@@ -174,6 +189,8 @@ def _repair_run_at(text: str, p: int) -> Edit | None:
                 end = m.end()
                 kind = "mojibake" if restored else "lost_char"
             else:
+                if end < len(text) and text[end] == "?":
+                    end += 1  # the lost character's second byte and the next byte printed as `?`
                 fixed += LOST_MARK
                 kind = "lost_char"
         if lexicon.plausibility(fixed.strip(LOST_MARK)) <= lexicon.plausibility(run) + 1.0:
@@ -238,6 +255,33 @@ def _split_candidates(ch: str) -> list[tuple[str, str]]:
     ]
 
 
+def _gap_candidates(code: int) -> list[tuple[str, str]]:
+    lead, trail = code >> 8, code & 0xFF
+    return [
+        (x, y)
+        for t, x in _chars_with_lead(lead).items()
+        for first, y in _chars_with_trail(trail).items()
+        if _undecodable(t, first)
+    ]
+
+
+def _best_pair(cands: list[tuple[str, str]], left: str, right: str) -> str | None:
+    """The pair of characters that fits the heading shape `（N）` or joins words on both sides."""
+    if re.search(f"（[{_NUMERALS}]$", left):
+        closing = [y for x, y in cands if x == "）"]
+        if closing:
+            return "）" + max(closing, key=lambda y: lexicon.context_score(y, "", right))
+    best, best_score = None, 0
+    for x, y in cands:
+        sc = min(
+            lexicon.context_score(x, left, ""),
+            max(lexicon.context_score(y, "", right), lexicon.context_score(y, x, "")),
+        )
+        if sc > best_score:
+            best, best_score = x + y, sc
+    return best
+
+
 def _fill_dropped_pairs(fixed: str) -> str:
     """Undo dropped byte pairs inside a re-decoded run, where the heading shape or the dictionary says so."""
     out = list(fixed)
@@ -245,6 +289,11 @@ def _fill_dropped_pairs(fixed: str) -> str:
     while i < len(out):
         left = "".join(out[max(0, i - 3) : i])
         right = "".join(out[i + 1 : i + 4])
+        if ord(out[i]) >= _GAP_BASE:
+            pair = _best_pair(_gap_candidates(ord(out[i]) - _GAP_BASE), left, right)
+            out[i : i + 1] = list(pair) if pair else [LOST_MARK]
+            i += len(pair) if pair else 1
+            continue
         is_cjk = "\u4e00" <= out[i] <= "\u9fff"
         if left.endswith("（") and is_cjk:
             if out[i] in _NUMERALS:
@@ -302,7 +351,10 @@ def remove_glosses(text: str) -> list[Edit]:
     for m in _GLOSS.finditer(text):
         syllable = m.group(1)
         prev = text[m.start() - 1]
-        if _HAS_TONE.search(syllable) or syllable in {_strip_tone(r) for r in lexicon.readings(prev)}:
+        readings = lexicon.readings(prev)
+        # the reading of the character before it, or (for a character repaired into another one) at
+        # least one valid tone-marked syllable — never a word like (zhífǎ)
+        if syllable in readings or syllable in {_strip_tone(r) for r in readings} or lexicon.is_syllable(syllable):
             edits.append(Edit(m.start(), m.end(), "", "pinyin_gloss"))
     return edits
 

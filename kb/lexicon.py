@@ -72,6 +72,11 @@ def _chars_by_reading() -> dict[str, list[str]]:
     return table
 
 
+def is_syllable(syllable: str) -> bool:
+    """Whether a tone-marked string is exactly one pinyin syllable."""
+    return syllable in _chars_by_reading()
+
+
 def chars_with_reading(syllable: str) -> list[str]:
     """Characters that can be read as this tone-marked syllable."""
     return _chars_by_reading().get(syllable, [])
