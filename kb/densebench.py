@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -42,15 +45,38 @@ def synthetic_vectors(n: int, dim: int, kind: str = "clustered", seed: int = 0) 
     return out
 
 
-def _rss_anon_kb() -> int:
+_RSS_PROBE = """
+import json, sys
+import numpy as np
+from kb.store import read_dense_index
+def rss():
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                out[line.split(":")[0]] = int(line.split()[1])
+    return out
+spec = json.loads(sys.argv[2]); q = np.load(sys.argv[3])
+r0 = rss(); ix = read_dense_index(sys.argv[1], spec); ix.search(q, 10); r1 = rss()
+print(json.dumps({k: r1[k] - r0[k] for k in r0}))
+"""
+
+
+def _resident_kb(path: str, spec: dict[str, Any], q: np.ndarray) -> dict[str, int]:
+    """RssAnon/RssFile growth (KB) of a fresh process that loads the index and runs the queries."""
+    qpath = path + ".q.npy"
+    np.save(qpath, q)
     try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+        out = subprocess.run(
+            [sys.executable, "-c", _RSS_PROBE, path, json.dumps(spec), qpath],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError, OSError):
+        return {}
 
 
 def default_candidates(n: int) -> list[dict[str, Any]]:
@@ -113,7 +139,10 @@ def measure_dense_choices(
                     del index
                     gc.collect()
                     row["file_bytes_per_vector"] = round(os.path.getsize(path) / n, 1)
-                    before = _rss_anon_kb()
+                    res = _resident_kb(path, full, q)
+                    if res:
+                        row["rss_anon_bytes_per_vector"] = round(res["RssAnon"] * 1024 / n, 1)
+                        row["rss_file_bytes_per_vector"] = round(res["RssFile"] * 1024 / n, 1)
                     loaded = read_dense_index(path, full)
                     lat = np.empty(n_queries)
                     found = np.empty((n_queries, k), dtype=np.int64)
@@ -123,7 +152,6 @@ def measure_dense_choices(
                         lat[i] = (time.perf_counter_ns() - t) / 1e6
                         found[i, :] = -1
                         found[i, : len(rows)] = rows
-                    row["rss_anon_bytes_per_vector"] = round(max(0, _rss_anon_kb() - before) * 1024 / n, 1)
                     del loaded
                 row["p50_ms"] = round(float(np.percentile(lat, 50)), 3)
                 row["p95_ms"] = round(float(np.percentile(lat, 95)), 3)
@@ -140,8 +168,6 @@ def measure_dense_choices(
 
 if __name__ == "__main__":
     import argparse
-    import json
-    import sys
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("sizes", nargs="+", type=int)

@@ -63,7 +63,7 @@ def decode_bytes(data: bytes, name: str) -> tuple[str, str]:
     if best is None:
         best = from_bytes(data).best()
     if best is None:
-        raise IngestError(f"{name}: encoding not recognised (tried UTF-8, UTF-16, GB18030, Big5)")
+        raise IngestError(f"{name}: not text: binary, or an encoding other than UTF-8, UTF-16, GB18030 and Big5")
     return _checked(str(best), name), best.encoding
 
 

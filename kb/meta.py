@@ -25,8 +25,9 @@ _SELF_REF = {
 _NOT_NAMES = set(
     ["城区", "辖区", "社区", "园区", "景区", "片区", "小区", "新区", "高新区", "管理区", "开发区", "示范区", "试验区", "保护区", "自贸区", "街区", "校区", "城镇", "乡镇", "村镇", "集镇", "建制镇", "重点镇", "中心镇", "卫生镇", "特色镇", "强镇", "名镇", "百强镇", "城乡", "下乡", "家乡", "之乡", "各街道", "全街道", "本街道", "该街道"]
 )
-# Characters that never occur inside the place names we look for (function words, admin units, numerals).
-_STOP_CHARS = set("的在和与及对为是了将把从向于以其各全我本该个等省市区县镇乡村街道委府会中上下内外年度第一二三四五六七八九十")
+# Characters that never occur inside the place names we look for (function words, admin units); numerals
+# do (三里屯, 十八里店).
+_STOP_CHARS = set("的在和与及对为是了将把从向于以其各全我本该个等省市区县镇乡村街道委府会中上下内外年度第")
 _CN_CHAR = r"[\u4e00-\u9fff]"
 # Name endings of non-places: 依法治区, 上天梯管理区, 经济开发区, 高新区 …
 _BAD_ENDING = re.compile(r"(治|管理|开发|示范|试验|保护|高新|自贸|工业|产业|物流|商务|旅游|风景|实验|先行)$")
@@ -97,7 +98,11 @@ def find_locality(text: str, head_text: str = "") -> tuple[str | None, str]:
     if head_text:
         cands = _name_candidates(head_text)
         # the last administrative unit in "汕头市龙湖区龙祥街道2023年…" is the reporting one
-        best = max(cands, key=lambda ns: head_text.rfind(ns[0] + ns[1]), default=None)
+        def end_and_length(ns: tuple[str, str]) -> tuple[int, int]:
+            at = head_text.rfind(ns[0] + ns[1])
+            return at + len(ns[0] + ns[1]), len(ns[0])
+
+        best = max(cands, key=end_and_length, default=None)
         if best:
             return best[0] + best[1], _SUFFIX_LEVEL[best[1]]
     counts = _name_candidates(text)
@@ -134,6 +139,21 @@ def resolve_admin(place: str) -> tuple[str | None, str | None, str | None]:
     return val("省"), val("市"), val("区")
 
 
+@lru_cache(maxsize=1)
+def _gazetteer_name_counts() -> Counter[str]:
+    from importlib.resources import files
+
+    lines = files("cpca").joinpath("resources/adcodes.csv").read_text(encoding="utf-8").splitlines()[1:]
+    return Counter(line.split(",")[1] for line in lines if line.count(",") >= 1)
+
+
+def _ambiguous(place: str) -> bool:
+    """A bare county-level name that several cities share, with no city in the text to tell them apart."""
+    if "市" in place or "省" in place:
+        return False
+    return _gazetteer_name_counts().get(place, 0) > 1
+
+
 def find_region(text: str, locality: str | None, level: str) -> tuple[str | None, str | None]:
     """The parent region of the locality (city, or city+district for towns) and its province."""
     if not locality:
@@ -147,6 +167,10 @@ def find_region(text: str, locality: str | None, level: str) -> tuple[str | None
         if m.group(1):
             prefixes[m.group(1)] += 1
     place = max(prefixes, key=lambda p: (len(p) > 0, prefixes[p], len(p)), default="")
+    if not place and level not in ("district", "county"):
+        return None, None  # the gazetteer knows counties, not towns: a bare town name would be a guess
+    if _ambiguous(place or locality):
+        return place or None, None  # 朝阳区 is in Beijing and in Changchun: say only what the text says
     province, city, county = resolve_admin(place or locality)
     if level in ("district", "county"):
         # a district's region is its city; the gazetteer knows it even when the text does not say

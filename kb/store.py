@@ -96,7 +96,12 @@ def default_dense_spec(kind: str, n: int) -> dict[str, Any]:
     if kind == "flat":
         return {"type": "flat"}
     if kind == "hnsw":
-        return {"type": "hnsw", "M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "efSearch": HNSW_EF_SEARCH}
+        return {
+            "type": "hnsw",
+            "M": HNSW_M,
+            "efConstruction": HNSW_EF_CONSTRUCTION,
+            "efSearch": HNSW_EF_SEARCH,
+        }
     if kind == "ivf":
         return {"type": "ivf", "nlist": _ivf_nlist(n), "nprobe": IVF_NPROBE}
     if kind == "ivfsq8":
@@ -127,7 +132,9 @@ def _resolve_dense(dense: str | dict[str, Any] | None, n: int) -> dict[str, Any]
     return spec
 
 
-def build_dense_index(vectors: np.ndarray, spec: dict[str, Any] | str | None = None) -> tuple[Any, dict[str, Any]]:
+def build_dense_index(
+    vectors: np.ndarray, spec: dict[str, Any] | str | None = None
+) -> tuple[Any, dict[str, Any]]:
     """A FAISS inner-product index over `vectors` (row i gets id i), and its full spec."""
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     n, d = x.shape
@@ -164,11 +171,16 @@ def build_dense_index(vectors: np.ndarray, spec: dict[str, Any] | str | None = N
 def read_dense_index(path: str | Path, spec: dict[str, Any]) -> Any:
     """Load a FAISS index memory-mapped where its type allows, with the search-time params of `spec`."""
     kind = spec.get("type")
-    flags = faiss.IO_FLAG_MMAP if kind in ("ivf", "ivfsq8") else faiss.IO_FLAG_MMAP_IFC
-    try:
-        index = faiss.read_index(str(path), flags | faiss.IO_FLAG_READ_ONLY)
-    except RuntimeError:
+    index: Any  # read_index returns the concrete (downcast) index class
+    if kind in ("ivf", "ivfsq8"):
+        # IO_FLAG_MMAP turns IVF lists into OnDiskInvertedLists, measured 10x slower per query; IVF-SQ8
+        # codes are small enough (~0.4 KB/row) to hold in memory.
         index = faiss.read_index(str(path))
+    else:
+        try:  # flat codes (also HNSW's storage) map zero-copy; the HNSW graph itself is read into memory
+            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError:
+            index = faiss.read_index(str(path))
     if kind == "hnsw":
         index.hnsw.efSearch = int(spec["efSearch"])
     elif kind in ("ivf", "ivfsq8"):
@@ -183,6 +195,12 @@ def _top(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.n
         rows, scores = rows[part], scores[part]
     order = np.lexsort((rows, -scores))
     return rows[order].astype(np.int64, copy=False), scores[order].astype(np.float32, copy=False)
+
+
+def _scores(v: np.ndarray, q: np.ndarray) -> np.ndarray:
+    # Not `v @ q`: a multi-threaded OpenBLAS matrix-vector product sometimes stalls ~8 ms on this 2-core
+    # machine (measured), whatever its size; einsum uses no BLAS.
+    return np.einsum("ij,j->i", v, q.reshape(-1))
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
@@ -202,9 +220,8 @@ def dense_search_rows(
     keep = (labels[0] >= 0) & (labels[0] < n)
     rows, sc = labels[0][keep].astype(np.int64), scores[0][keep]
     if rerank and len(rows):
-        srt = np.sort(rows)  # sorted reads from the memory map
-        sc = vectors[srt] @ q.reshape(-1)
-        rows = srt
+        rows = np.sort(rows)  # sorted reads from the memory map
+        sc = _scores(vectors[rows], q)
     return _top(rows, sc, k)
 
 
@@ -352,14 +369,18 @@ def _validate_inputs(
     seen: set[str] = set()
     for c in chunks:
         if c.doc_id not in known:
-            raise ValueError(f"chunk {c.chunk_id!r} belongs to doc_id {c.doc_id!r}, which is not among the reports")
+            raise ValueError(
+                f"chunk {c.chunk_id!r} belongs to doc_id {c.doc_id!r}, which is not among the reports"
+            )
         if c.chunk_id in seen:
             raise ValueError(f"duplicate chunk_id {c.chunk_id!r}")
         seen.add(c.chunk_id)
     return x
 
 
-def _write_sqlite(path: Path, reports: Sequence[Report], chunks: Sequence[Chunk], tokens: Sequence[list[str]]) -> int:
+def _write_sqlite(
+    path: Path, reports: Sequence[Report], chunks: Sequence[Chunk], tokens: Sequence[list[str]]
+) -> int:
     con = sqlite3.connect(path)
     try:
         # No journal: atomicity comes from publishing the whole folder; durability from our fsync.
@@ -370,8 +391,21 @@ def _write_sqlite(path: Path, reports: Sequence[Report], chunks: Sequence[Chunk]
             "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 (
-                    r.doc_id, r.source, r.sha256, r.encoding, r.title, r.headline, r.locality, r.level,
-                    r.region, r.province, r.year, r.published, _json(r.summary()), r.text, r.raw_text,
+                    r.doc_id,
+                    r.source,
+                    r.sha256,
+                    r.encoding,
+                    r.title,
+                    r.headline,
+                    r.locality,
+                    r.level,
+                    r.region,
+                    r.province,
+                    r.year,
+                    r.published,
+                    _json(r.summary()),
+                    r.text,
+                    r.raw_text,
                     _json([s.to_dict() for s in r.sections]),
                 )
                 for r in reports
@@ -380,9 +414,19 @@ def _write_sqlite(path: Path, reports: Sequence[Report], chunks: Sequence[Chunk]
         con.executemany(
             "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
-                (i, c.chunk_id, c.doc_id, c.ordinal, _json(list(c.section_path)), c.kind, c.start, c.end,
-                 c.text, _json(list(t)))
-                for i, (c, t) in enumerate(zip(chunks, tokens))
+                (
+                    i,
+                    c.chunk_id,
+                    c.doc_id,
+                    c.ordinal,
+                    _json(list(c.section_path)),
+                    c.kind,
+                    c.start,
+                    c.end,
+                    c.text,
+                    _json(list(t)),
+                )
+                for i, (c, t) in enumerate(zip(chunks, tokens, strict=True))
             ),
         )
         n_repairs = 0
@@ -435,7 +479,9 @@ def write_index(
     root.mkdir(parents=True, exist_ok=True)
     with _writer_lock(root):
         previous = current_version(root)
-        _collect_garbage(root, keep=set(list_versions(root)))  # only dead temp folders; frees their disk first
+        _collect_garbage(
+            root, keep=set(list_versions(root))
+        )  # only dead temp folders; frees their disk first
         stamp = datetime.now(timezone.utc)
         suffix = f"{stamp:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(3)}"
         version = "v-" + suffix
@@ -463,15 +509,21 @@ def write_index(
             _fsync_file(tmp / SQLITE)
             _crash_point("sqlite")
             checksums = {
-                p.relative_to(tmp).as_posix(): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in _files(tmp)
+                p.relative_to(tmp).as_posix(): {"sha256": _sha256(p), "bytes": p.stat().st_size}
+                for p in _files(tmp)
             }
             manifest = {
                 "format_version": FORMAT_VERSION,
                 "version": version,
                 "model_id": model_id,
                 "dim": int(dim),
-                "counts": {"documents": len(reports), "chunks": len(chunks), "vectors": int(n),
-                           "faiss_ntotal": ntotal, "repairs": n_repairs},
+                "counts": {
+                    "documents": len(reports),
+                    "chunks": len(chunks),
+                    "vectors": int(n),
+                    "faiss_ntotal": ntotal,
+                    "repairs": n_repairs,
+                },
                 "checksums": checksums,
                 "built_at": stamp.isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "dense": spec,
@@ -545,7 +597,12 @@ class IndexReader:
     "full" hashes everything; "sizes" hashes nothing."""
 
     def __init__(
-        self, root: str | Path, expected_model_id: str | None = None, *, verify: str = "auto", pool_size: int = 4
+        self,
+        root: str | Path,
+        expected_model_id: str | None = None,
+        *,
+        verify: str = "auto",
+        pool_size: int = 4,
     ) -> None:
         if verify not in ("auto", "full", "sizes"):
             raise ValueError(f"verify={verify!r}; valid: 'auto', 'full', 'sizes'")
@@ -557,9 +614,7 @@ class IndexReader:
         self._cache_lock = threading.Lock()
         version = current_version(self.root)
         if version is None:
-            raise _fail(
-                f"no index at {self.root} ({self.root / CURRENT} is missing)", IndexMissingError
-            )
+            raise _fail(f"no index at {self.root} ({self.root / CURRENT} is missing)", IndexMissingError)
         if not _VERSION_RE.match(version):
             raise _fail(f"{self.root / CURRENT} names {version!r}, which is not a version folder name")
         self.version = version
@@ -619,7 +674,9 @@ class IndexReader:
             if verify == "full" or (verify == "auto" and size <= FULL_HASH_MAX_BYTES):
                 got = _sha256(p)
                 if got != want["sha256"]:
-                    raise _fail(f"{p} is corrupt (sha256 {got[:12]}…, the manifest says {want['sha256'][:12]}…)")
+                    raise _fail(
+                        f"{p} is corrupt (sha256 {got[:12]}…, the manifest says {want['sha256'][:12]}…)"
+                    )
 
     def _load(self, pool_size: int) -> None:
         m = self.manifest
@@ -638,7 +695,9 @@ class IndexReader:
                 f"{vpath} holds {self._vectors.dtype} {self._vectors.shape}, the manifest says float32 (n, {self.dim})"
             )
         if n != counts["vectors"] or n != counts["chunks"]:
-            raise _fail(f"{vpath} has {n} rows, the manifest counts {counts['vectors']} vectors / {counts['chunks']} chunks")
+            raise _fail(
+                f"{vpath} has {n} rows, the manifest counts {counts['vectors']} vectors / {counts['chunks']} chunks"
+            )
         self.n_chunks = n
         dpath = self.path / DENSE
         try:
@@ -646,7 +705,9 @@ class IndexReader:
         except RuntimeError as e:
             raise _fail(f"{dpath} is unreadable: {str(e).strip().splitlines()[-1]}") from e
         if int(self._faiss.ntotal) != n or int(self._faiss.d) != self.dim:
-            raise _fail(f"{dpath} holds {self._faiss.ntotal} vectors of dim {self._faiss.d}; expected {n} of dim {self.dim}")
+            raise _fail(
+                f"{dpath} holds {self._faiss.ntotal} vectors of dim {self._faiss.d}; expected {n} of dim {self.dim}"
+            )
         self._bm25: Any = None
         self._bm25_n = 0
         if not m.get("bm25", {}).get("empty"):
@@ -671,13 +732,19 @@ class IndexReader:
                 self._pool.put(con)
             with self._db() as con:
                 docs = con.execute("SELECT count(*) FROM documents").fetchone()[0]
-                rows = con.execute('SELECT count(*), coalesce(min("row"), 0), coalesce(max("row"), -1) FROM chunks').fetchone()
+                rows = con.execute(
+                    'SELECT count(*), coalesce(min("row"), 0), coalesce(max("row"), -1) FROM chunks'
+                ).fetchone()
         except sqlite3.Error as e:
             raise _fail(f"{self.path / SQLITE} is unreadable: {e}") from e
         if docs != counts["documents"]:
-            raise _fail(f"{self.path / SQLITE} has {docs} documents, the manifest counts {counts['documents']}")
+            raise _fail(
+                f"{self.path / SQLITE} has {docs} documents, the manifest counts {counts['documents']}"
+            )
         if tuple(rows) != (n, 0, n - 1) and n:
-            raise _fail(f"{self.path / SQLITE} has {rows[0]} chunk rows ({rows[1]}..{rows[2]}); expected 0..{n - 1}")
+            raise _fail(
+                f"{self.path / SQLITE} has {rows[0]} chunk rows ({rows[1]}..{rows[2]}); expected 0..{n - 1}"
+            )
 
     # -- plumbing
 
@@ -726,7 +793,9 @@ class IndexReader:
         """Top-k chunk rows by inner product with qvec (best first), optionally only among `rows`."""
         q = np.ascontiguousarray(np.asarray(qvec, dtype=np.float32).reshape(-1))
         if q.shape[0] != self.dim:
-            raise ValueError(f"query vector has dimension {q.shape[0]}; the index ({self.model_id}) has {self.dim}")
+            raise ValueError(
+                f"query vector has dimension {q.shape[0]}; the index ({self.model_id}) has {self.dim}"
+            )
         if k <= 0 or self.n_chunks == 0:
             return _empty()
         if rows is None:
@@ -746,8 +815,13 @@ class IndexReader:
                 fetch = min(n, fetch * 4)
             if keep.sum() >= min(k, len(allowed)):
                 return cand[keep][:k], sc[keep][:k]
-        # Exact scoring over the subset (sorted rows → sequential reads of the memory map).
-        return _top(allowed, self._vectors[allowed] @ q, k)
+        # Exact scoring over the subset; sorted rows read the memory map in file order.
+        sub = np.take(self._vectors, allowed, axis=0)
+        scores, pos = faiss.knn(
+            q.reshape(1, -1), sub, min(k, len(allowed)), metric=faiss.METRIC_INNER_PRODUCT
+        )
+        ok = pos[0] >= 0
+        return _top(allowed[pos[0][ok]], scores[0][ok], k)
 
     def bm25_search(
         self, query_tokens: Sequence[str], k: int, rows: np.ndarray | Sequence[int] | None = None
@@ -858,7 +932,10 @@ class IndexReader:
             any_of(["instr(d.locality, ?) > 0"] * len(vals), vals)
         if region is not None:
             vals = [str(v) for v in _as_list(region)]
-            any_of(["(instr(d.region, ?) > 0 OR instr(d.province, ?) > 0)"] * len(vals), [v for v in vals for _ in (0, 1)])
+            any_of(
+                ["(instr(d.region, ?) > 0 OR instr(d.province, ?) > 0)"] * len(vals),
+                [v for v in vals for _ in (0, 1)],
+            )
         if year is not None:
             years = []
             for y in _as_list(year):
@@ -911,12 +988,14 @@ class IndexReader:
         """A document's summary plus headline, encoding, sha256, text, sections (tree) and repair_log."""
         with self._db() as con:
             r = con.execute(
-                "SELECT meta, headline, encoding, sha256, text, sections FROM documents WHERE doc_id = ?", (doc_id,)
+                "SELECT meta, headline, encoding, sha256, text, sections FROM documents WHERE doc_id = ?",
+                (doc_id,),
             ).fetchone()
             if r is None:
                 return None
             reps = con.execute(
-                'SELECT kind, start, "end", "before", "after" FROM repairs WHERE doc_id = ? ORDER BY seq', (doc_id,)
+                'SELECT kind, start, "end", "before", "after" FROM repairs WHERE doc_id = ? ORDER BY seq',
+                (doc_id,),
             ).fetchall()
         out = json.loads(r["meta"])
         out.update(headline=r["headline"], encoding=r["encoding"], sha256=r["sha256"], text=r["text"])
@@ -937,17 +1016,30 @@ class IndexReader:
             if r is None:
                 return None
             reps = con.execute(
-                'SELECT kind, start, "end", "before", "after" FROM repairs WHERE doc_id = ? ORDER BY seq', (doc_id,)
+                'SELECT kind, start, "end", "before", "after" FROM repairs WHERE doc_id = ? ORDER BY seq',
+                (doc_id,),
             ).fetchall()
 
         def section(d: dict[str, Any]) -> Section:
-            return Section(d["heading"], d["level"], d["kind"], d["start"], d["end"], [section(c) for c in d["children"]])
+            return Section(
+                d["heading"], d["level"], d["kind"], d["start"], d["end"], [section(c) for c in d["children"]]
+            )
 
         return Report(
-            doc_id=r["doc_id"], source=r["source"], sha256=r["sha256"], encoding=r["encoding"],
-            raw_text=r["raw_text"], text=r["text"], title=r["title"], headline=r["headline"],
-            locality=r["locality"], level=r["level"], region=r["region"], province=r["province"],
-            year=r["year"], published=r["published"],
+            doc_id=r["doc_id"],
+            source=r["source"],
+            sha256=r["sha256"],
+            encoding=r["encoding"],
+            raw_text=r["raw_text"],
+            text=r["text"],
+            title=r["title"],
+            headline=r["headline"],
+            locality=r["locality"],
+            level=r["level"],
+            region=r["region"],
+            province=r["province"],
+            year=r["year"],
+            published=r["published"],
             repairs=[Repair(x["kind"], x["start"], x["end"], x["before"], x["after"]) for x in reps],
             sections=[section(s) for s in json.loads(r["sections"])],
         )
