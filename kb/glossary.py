@@ -200,3 +200,10 @@ def load_glossary(path: Path | None = None) -> Glossary:
     if path is None:
         return _default_glossary()
     return _read(Path(path))
+
+
+def register_domain_words() -> None:
+    """Make every glossary term a whole jieba token, for the corpus and the queries alike."""
+    from kb import tokens
+
+    tokens.add_words(e.term for e in load_glossary().entries)

@@ -1,0 +1,244 @@
+"""The whole chain in one place: seeds → processed reports → tokens + embeddings → a new index version."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb import glossary, tokens
+from kb.corpus import Processed, process_raw
+from kb.embed import Embedder, EmbeddingCache, embed_with_cache, get_embedder
+from kb.ingest import IngestError, list_report_files, read_report
+from kb.model import Chunk
+from kb.store import IndexLoadError, IndexMissingError, IndexReader, open_index, write_index
+
+CACHE_FILE = "embcache.sqlite"
+# Modules whose code decides what a report turns into; their source is part of the index's fingerprint,
+# so a change to cleaning or chunking makes every report "changed" without anyone bumping a number.
+_PIPELINE_MODULES = ("clean", "lexicon", "textedit", "meta", "segment", "chunk", "corpus", "model", "tokens")
+
+
+@lru_cache(maxsize=1)
+def pipeline_fingerprint() -> str:
+    """A hash of the processing code and the glossary (its terms are jieba words for BM25)."""
+    h = hashlib.sha256()
+    kb_dir = Path(__file__).resolve().parent
+    for name in _PIPELINE_MODULES:
+        h.update((kb_dir / f"{name}.py").read_bytes())
+    h.update(glossary.DEFAULT_PATH.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class BuildStats:
+    """What a build did, for the CLI and the benchmarks."""
+
+    documents: int = 0
+    chunks: int = 0
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    embedded: int = 0
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    version: str | None = None
+    wrote: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _file_hashes(seeds: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in list_report_files(seeds)}
+
+
+def index_state(index: Path, model_id: str) -> str:
+    """'missing', 'incompatible' (other model, pipeline or corrupt) or 'ok' for the current index."""
+    try:
+        with open_index(index, expected_model_id=model_id, verify="sizes") as reader:
+            info = reader.manifest.get("build_info", {})
+            return "ok" if info.get("pipeline") == pipeline_fingerprint() else "incompatible"
+    except IndexMissingError:
+        return "missing"
+    except IndexLoadError:
+        return "incompatible"
+
+
+def is_stale(seeds: Path, index: Path, model_id: str) -> bool:
+    """Whether the index is missing, was built differently, or does not match the report files now."""
+    try:
+        with open_index(index, expected_model_id=model_id, verify="sizes") as reader:
+            info = reader.manifest.get("build_info", {})
+            if info.get("pipeline") != pipeline_fingerprint():
+                return True
+            indexed = info.get("files", {})
+    except IndexLoadError:
+        return True
+    current = _file_hashes(seeds)
+    skipped = set(info.get("skipped_files", []))
+    return {k: v for k, v in current.items() if k not in skipped} != indexed
+
+
+def _reuse(reader: IndexReader, doc_id: str) -> tuple[Processed, list[list[str]], np.ndarray] | None:
+    report = reader.report(doc_id)
+    if report is None:
+        return None
+    rows = reader.doc_chunks(doc_id)
+    chunks = [
+        Chunk(r["chunk_id"], r["doc_id"], r["ordinal"], list(r["section_path"]), r["kind"], r["start"], r["end"], r["text"])
+        for r in rows
+    ]
+    toks = reader.chunk_tokens([r["row"] for r in rows])
+    vecs = np.stack([reader.vector(r["row"]) for r in rows]) if rows else np.zeros((0, reader.dim), np.float32)
+    return Processed(report, chunks), toks, vecs
+
+
+def build(
+    seeds: Path,
+    index: Path,
+    embedder: Embedder | None = None,
+    *,
+    full: bool = False,
+    progress: bool = True,
+    dense: str | None = None,
+) -> BuildStats:
+    """Bring the index up to date with the report files; `full` reprocesses and re-embeds (via the cache)
+    everything. Unusable or duplicate files are reported in `skipped`, never silently dropped."""
+    t0 = time.perf_counter()
+    embedder = embedder or get_embedder()
+    glossary.register_domain_words()
+    stats = BuildStats()
+    files = list_report_files(seeds)
+    old: IndexReader | None = None
+    old_files: dict[str, str] = {}
+    if not full:
+        try:
+            old = open_index(index, expected_model_id=embedder.model_id, verify="sizes")
+            info = old.manifest.get("build_info", {})
+            if info.get("pipeline") != pipeline_fingerprint():
+                old.close()
+                old = None  # processing code changed: nothing old can be trusted
+            else:
+                old_files = info.get("files", {})
+        except IndexLoadError:
+            old = None
+    try:
+        items, toks, vecs, hashes = _collect(files, old, old_files, embedder, index, stats, progress)
+    finally:
+        if old is not None:
+            old.close()
+    stats.removed = sorted(set(old_files) - set(hashes))
+    if not (stats.new or stats.changed or stats.removed) and old is not None and not full:
+        stats.documents = len(items)
+        stats.chunks = sum(len(i.chunks) for i in items)
+        stats.seconds = time.perf_counter() - t0
+        return stats  # nothing to write: a no-op build leaves the live index alone
+    chunks = [c for it in items for c in it.chunks]
+    vectors = np.concatenate(vecs) if vecs else np.zeros((0, embedder.dim), np.float32)
+    build_info = {
+        "pipeline": pipeline_fingerprint(),
+        "files": hashes,
+        "skipped_files": [s.split(":", 1)[0].rsplit("/", 1)[-1] for s in stats.skipped],
+        "embedded": stats.embedded,
+    }
+    folder = write_index(
+        index, [it.report for it in items], chunks, vectors, [t for ts in toks for t in ts], embedder.model_id,
+        build_info, dense=dense, progress=progress,
+    )
+    stats.documents, stats.chunks, stats.version, stats.wrote = len(items), len(chunks), folder.name, True
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def _collect(
+    files: list[Path],
+    old: IndexReader | None,
+    old_files: dict[str, str],
+    embedder: Embedder,
+    index: Path,
+    stats: BuildStats,
+    progress: bool,
+) -> tuple[list[Processed], list[list[list[str]]], list[np.ndarray], dict[str, str]]:
+    from tqdm import tqdm
+
+    items: list[Processed] = []
+    toks: list[list[list[str]]] = []
+    vecs: list[np.ndarray | None] = []
+    hashes: dict[str, str] = {}
+    seen_raw: dict[str, str] = {}
+    seen_text: dict[str, str] = {}
+    fresh: list[int] = []
+    for path in tqdm(files, desc="cleaning", unit="report", disable=not progress, file=sys.stderr):
+        try:
+            raw = read_report(path)
+        except IngestError as exc:
+            stats.skipped.append(str(exc))
+            continue
+        if raw.sha256 in seen_raw:
+            stats.skipped.append(f"{path.name}: an exact copy of {seen_raw[raw.sha256]}; not indexed twice")
+            continue
+        reused = None
+        if old is not None and old_files.get(path.name) == raw.sha256:
+            reused = _reuse(old, _doc_id(path))
+        if reused is not None:
+            item, item_toks, item_vecs = reused
+        else:
+            item = process_raw(raw)
+            item_toks, item_vecs = None, None
+        text_key = hashlib.sha256(item.report.text.encode()).hexdigest()
+        if text_key in seen_text:
+            stats.skipped.append(f"{path.name}: the same report as {seen_text[text_key]} (other name or encoding)")
+            continue
+        if reused is not None:
+            stats.unchanged += 1
+        else:
+            (stats.changed if path.name in old_files else stats.new).append(path.name)
+        seen_raw[raw.sha256] = path.name
+        seen_text[text_key] = path.name
+        hashes[path.name] = raw.sha256
+        items.append(item)
+        toks.append(item_toks or [])
+        vecs.append(item_vecs)
+        if reused is None:
+            fresh.append(len(items) - 1)
+    if fresh:
+        _embed_fresh(items, toks, vecs, fresh, embedder, index, stats, progress)
+    return items, toks, [v for v in vecs if v is not None], hashes
+
+
+def _embed_fresh(
+    items: list[Processed],
+    toks: list[list[list[str]]],
+    vecs: list[np.ndarray | None],
+    fresh: list[int],
+    embedder: Embedder,
+    index: Path,
+    stats: BuildStats,
+    progress: bool,
+) -> None:
+    chunks = [c for i in fresh for c in items[i].chunks]
+    texts = [c.embed_text() for c in chunks]
+    all_toks = tokens.tokenize_many(texts, progress=progress)
+    index.mkdir(parents=True, exist_ok=True)
+    with EmbeddingCache(index / CACHE_FILE) as cache:
+        vectors, stats.embedded = embed_with_cache(embedder, texts, cache, progress=progress)
+    at = 0
+    for i in fresh:
+        n = len(items[i].chunks)
+        toks[i] = all_toks[at : at + n]
+        vecs[i] = vectors[at : at + n]
+        at += n
+
+
+def _doc_id(path: Path) -> str:
+    from kb.ingest import doc_id_for
+
+    return doc_id_for(path)
