@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -223,10 +224,8 @@ def _undecodable(t: int, lead: int) -> bool:
 def _chars_with_lead(lead: int) -> dict[int, str]:
     out = {}
     for t in range(0x40, 0xFF):
-        try:
+        with contextlib.suppress(UnicodeDecodeError):
             out[t] = bytes([lead, t]).decode("gbk")
-        except UnicodeDecodeError:
-            pass
     return out
 
 
@@ -234,10 +233,8 @@ def _chars_with_lead(lead: int) -> dict[int, str]:
 def _chars_with_trail(trail: int) -> dict[int, str]:
     out = {}
     for lead in range(0x81, 0xFF):
-        try:
+        with contextlib.suppress(UnicodeDecodeError):
             out[lead] = bytes([lead, trail]).decode("gbk")
-        except UnicodeDecodeError:
-            pass
     return out
 
 

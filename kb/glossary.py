@@ -117,16 +117,22 @@ class Glossary:
         Terms already present in the query and repeats are left out; the order is that of the
         matches in the query, so it is stable for a given query and glossary.
         """
+        direct, related = self.expand_parts(query)
+        return direct + related
+
+    def expand_parts(self, query: str) -> tuple[list[str], list[str]]:
+        """expand() in two parts: the terms the query itself names, and their related terms."""
         spans = self._zh_spans(query) + self._en_spans(query)
         matched = [t for span in _select(spans, len(query)) for t in span.terms]
         related = [r for t in matched for r in self._by_term[t].related]
         seen: set[str] = set()
-        out: list[str] = []
-        for term in matched + related:
-            if term not in seen and not any(k in query for k in _zh_keys(term)):
-                seen.add(term)
-                out.append(term)
-        return out
+        parts: tuple[list[str], list[str]] = ([], [])
+        for part, terms in zip(parts, (matched, related), strict=True):
+            for term in terms:
+                if term not in seen and not any(k in query for k in _zh_keys(term)):
+                    seen.add(term)
+                    part.append(term)
+        return parts
 
     def _zh_spans(self, query: str) -> list[_Span]:
         text = query.translate(_ASCII_LOWER)

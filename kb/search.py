@@ -118,6 +118,24 @@ def _clean_filter(v: Any) -> Any:
     return v
 
 
+@dataclass(frozen=True)
+class Mention:
+    """What it takes for a passage to mention a query's topic: a glossary term the query names, or most
+    of the query's own words (English words only count where they occur in the text)."""
+
+    words: list[str]
+    terms: list[str]
+
+    def found_in(self, text: str) -> bool:
+        low = text.lower()
+        if any(t in low for t in self.terms):
+            return True
+        cjk = [w for w in self.words if not w.isascii() and len(w) >= 2]
+        if not cjk:
+            return False
+        return sum(w in low for w in cjk) * 2 >= len(cjk)
+
+
 class Searcher:
     """Answers searches and similar-passage questions over one loaded index with one embedder."""
 
@@ -147,12 +165,13 @@ class Searcher:
             raise UsageError("query is empty: type a topic such as 行政复议 or 'legal aid'")
         filters = filters or Filters()
         rows = self._allowed_rows(filters)
-        expansions = self.glossary.expand(norm)
+        direct, related = self.glossary.expand_parts(norm)
+        expansions = direct + related
         q_tokens = tokens.tokenize(norm)
         x_tokens = [t for e in expansions for t in tokens.tokenize(e)]
-        ranked = self._rank(norm, q_tokens + x_tokens, expansions, rows, mode)
+        ranked = self._rank(norm, q_tokens + x_tokens, rows, mode)
         results = self._results(ranked, k, q_tokens, expansions)
-        grouped = self._group(ranked, q_tokens, expansions)
+        grouped = self._group(ranked, q_tokens, expansions, Mention(tokens.words(norm), direct))
         matched = {g["locality"] for g in grouped}
         scope = self._scope_localities(filters) if filters.active() else self._localities
         return {
@@ -174,40 +193,36 @@ class Searcher:
         )
         return rows if rows is not None else None
 
-    def _rank(
-        self, norm: str, bm25_tokens: list[str], expansions: list[str], rows: np.ndarray | None, mode: str
-    ) -> list[tuple[int, float, bool]]:
-        """(row, fused score, keyword evidence) best first."""
+    def _rank(self, norm: str, bm25_tokens: list[str], rows: np.ndarray | None, mode: str) -> list[tuple[int, float]]:
+        """(row, fused score) best first."""
         if rows is not None and len(rows) == 0:
             return []
         b_rows, b_scores = self.reader.bm25_search(bm25_tokens, DEPTH, rows)
-        keyword = {int(r) for r, s in zip(b_rows, b_scores, strict=True) if s > 0}
         if mode == "bm25":
-            return [(int(r), float(s), True) for r, s in zip(b_rows, b_scores, strict=True)]
+            return [(int(r), float(s)) for r, s in zip(b_rows, b_scores, strict=True)]
         # glossary terms go to BM25 only: added to the embedded query they pull it off the user's topic
         # (recall@5 0.96 → 0.78 with three of them, BENCHMARKS.md)
         qvec = self.embedder.embed_query(norm)
         d_rows, d_scores = self.reader.dense_search(qvec, DEPTH, rows)
         if mode == "dense":
-            return [(int(r), float(s), int(r) in keyword) for r, s in zip(d_rows, d_scores, strict=True)]
+            return [(int(r), float(s)) for r, s in zip(d_rows, d_scores, strict=True)]
         fused: dict[int, float] = {}
         for ranking, weight in ((d_rows, W_DENSE), (b_rows, W_BM25)):
             for rank, r in enumerate(ranking):
                 fused[int(r)] = fused.get(int(r), 0.0) + weight / (RRF_K + rank + 1)
-        order = sorted(fused.items(), key=lambda kv: -kv[1])
-        return [(r, s, r in keyword) for r, s in order]
+        return sorted(fused.items(), key=lambda kv: -kv[1])
 
     def _results(
-        self, ranked: list[tuple[int, float, bool]], k: int, q_tokens: list[str], expansions: list[str]
+        self, ranked: list[tuple[int, float]], k: int, q_tokens: list[str], expansions: list[str]
     ) -> list[dict[str, Any]]:
         top = ranked[:k]
         if not top:
             return []
         best = top[0][1] or 1.0
-        records = self.reader.chunks([r for r, _, _ in top])
+        records = self.reader.chunks([r for r, _ in top])
         return [
             self._result(rec, score, best, q_tokens, expansions)
-            for rec, (_, score, _) in zip(records, top, strict=True)
+            for rec, (_, score) in zip(records, top, strict=True)
         ]
 
     def _result(
@@ -233,16 +248,17 @@ class Searcher:
         }
 
     def _group(
-        self, ranked: list[tuple[int, float, bool]], q_tokens: list[str], expansions: list[str]
+        self, ranked: list[tuple[int, float]], q_tokens: list[str], expansions: list[str], mention: Mention
     ) -> list[dict[str, Any]]:
-        """Localities best first, each with its best passages; a locality counts as matching when one of
-        its passages shares a query or glossary term (dense neighbours alone are always found)."""
+        """Localities best first, each with its best passages; a locality is listed only when one of its
+        passages mentions the topic (dense neighbours alone exist for any query)."""
         if not ranked:
             return []
         best = ranked[0][1] or 1.0
-        records = self.reader.chunks([r for r, _, _ in ranked])
+        records = self.reader.chunks([r for r, _ in ranked])
         groups: dict[str, dict[str, Any]] = {}
-        for rec, (_, score, keyword) in zip(records, ranked, strict=True):
+        for rec, (_, score) in zip(records, ranked, strict=True):
+            keyword = mention.found_in(rec["text"])
             loc = rec.get("locality") or f"(未知地区) {rec['source']}"
             g = groups.get(loc)
             if g is None:

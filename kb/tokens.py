@@ -188,6 +188,14 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+def words(text: str) -> list[str]:
+    """Whole words of normalized text (jieba's precise mode), for deciding what a passage mentions."""
+    if not text:
+        return []
+    _ensure_ready()
+    return [t for t in (w.strip().lower() for w in jieba.cut(text, HMM=_HMM)) if t and _keep(t)]
+
+
 def tokenize_many(
     texts: Sequence[str] | Iterable[str], progress: bool = False, **tqdm_kw: Any
 ) -> list[list[str]]:

