@@ -61,7 +61,7 @@ def parse_k(value: Any, default: int = 10) -> int:
     if value is None or value == "":
         return default
     text = unicodedata.normalize("NFKC", str(value)).strip()
-    if not re.fullmatch(r"[+]?\d{1,6}", text):
+    if not re.fullmatch(r"[+]?\d{1,18}", text):
         raise UsageError(f"k must be a whole number from 1 to {MAX_K}; got {value!r}")
     k = int(text)
     if not 1 <= k <= MAX_K:
