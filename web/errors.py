@@ -1,0 +1,162 @@
+"""One error type for the web layer, raw-input checks, and the JSON error body every /api route returns."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import unicodedata
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from kb.errors import KbError
+
+CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    408: "request_timeout",
+    411: "length_required",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    431: "request_header_fields_too_large",
+    500: "internal_error",
+    501: "not_implemented",
+    503: "unavailable",
+}
+
+MAX_QUERY_STRING = 8192  # bytes; a query is at most 500 characters (MAX_QUERY_CHARS) plus filters
+MAX_PATH = 2048
+MAX_BODY = 64 * 1024  # no route takes a body; anything larger is refused before it is read
+
+# Control characters (tab, line feed and carriage return excepted: pasted text carries them), surrogates
+# and non-characters.
+_BAD_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+class HttpError(Exception):
+    """An error answered with `status`; `param` names the query parameter at fault, if one is."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code or CODES.get(status, "error")
+
+    def body(self) -> dict[str, Any]:
+        err: dict[str, Any] = {"status": self.status, "code": self.code, "message": self.message}
+        if self.param is not None:
+            err["param"] = self.param
+        return {"error": err}
+
+
+@contextlib.contextmanager
+def param(name: str) -> Iterator[None]:
+    """Turn a KbError raised while handling one parameter into an HttpError naming that parameter."""
+    try:
+        yield
+    except KbError as exc:
+        raise HttpError(exc.http_status, str(exc), param=name) from exc
+
+
+def _describe(ch: str) -> str:
+    return f"U+{ord(ch):04X}" + (f" {unicodedata.name(ch)}" if unicodedata.name(ch, "") else "")
+
+
+def check_text(value: str, what: str, param_name: str | None) -> None:
+    m = _BAD_CHAR.search(value)
+    if m:
+        raise HttpError(
+            400,
+            f"{what} contains a control or invalid character ({_describe(m.group())}) at position {m.start()};"
+            " remove it and try again",
+            param=param_name,
+        )
+
+
+def check_raw_request(environ: dict[str, Any], query_string: bytes) -> None:
+    """Refuse, before any route runs, URLs that are not clean UTF-8 text: undecodable bytes, lone
+    surrogates, invalid percent-escapes, control characters, or ones too long to be a real query."""
+    raw_path = environ.get("PATH_INFO", "") or ""
+    if len(raw_path) > MAX_PATH:
+        raise HttpError(414, f"the URL path is {len(raw_path)} bytes long; the limit is {MAX_PATH}")
+    try:
+        path = raw_path.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise HttpError(400, "the URL path is not valid UTF-8 (a lone surrogate or a broken byte sequence)") from None
+    check_text(path, "the URL path", None)
+    # Some servers (and werkzeug's test client) have already decoded PATH_INFO with replacement characters;
+    # the request line as sent, where the server keeps it, still has the original bytes.
+    raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw_uri:
+        raw_uri_path = raw_uri.split("?", 1)[0]
+        if _BAD_ESCAPE.search(raw_uri_path.encode("latin-1", "replace")):
+            raise HttpError(400, "the URL path has an invalid percent-escape (use %XX with two hex digits)")
+        try:
+            check_text(unquote_to_bytes(raw_uri_path).decode("utf-8"), "the URL path", None)
+        except UnicodeDecodeError:
+            raise HttpError(
+                400, "the URL path is not valid UTF-8 (a lone surrogate or a broken byte sequence)"
+            ) from None
+    if len(query_string) > MAX_QUERY_STRING:
+        raise HttpError(
+            414, f"the query string is {len(query_string)} bytes long; the limit is {MAX_QUERY_STRING}"
+        )
+    for part in query_string.split(b"&"):
+        if not part:
+            continue
+        raw_name, _, raw_value = part.partition(b"=")
+        name = unquote_to_bytes(raw_name.replace(b"+", b" ")).decode("utf-8", "replace")
+        if _BAD_ESCAPE.search(part):
+            raise HttpError(400, f"parameter {name!r} has an invalid percent-escape (use %XX with two hex digits)", name)
+        for piece, what in ((raw_name, "a parameter name"), (raw_value, f"parameter {name!r}")):
+            try:
+                text = unquote_to_bytes(piece.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                raise HttpError(
+                    400, f"{what} is not valid UTF-8 (a lone surrogate or a broken byte sequence)", name
+                ) from None
+            check_text(text, what, name)
+
+
+_ZH_BY_PARAM = {
+    "q": "检索词有误",
+    "k": "条数 k 须为 1 到 100 之间的整数",
+    "locality": "没有这个地区的报告",
+    "year": "年份无效，或没有该年份的报告",
+    "region": "没有这个区域的报告",
+    "kind": "章节类型无效（可选：成效、问题、计划）",
+    "page": "页码超出范围",
+    "mode": "检索模式无效（hybrid、dense、bm25）",
+    "hl": "段落位置无效",
+    "id": "段落编号无效",
+    "chunk_id": "没有这个段落",
+    "doc_id": "没有这份报告",
+    "per_locality": "每地段落数须为 1 到 10 之间的整数",
+    "same_locality": "same_locality 须为 true 或 false",
+}
+
+
+def zh_message(err: HttpError) -> str:
+    """A short Chinese lead for an error; the English message (with the bad and valid values) follows it."""
+    msg = err.message
+    if err.param == "q" and msg.startswith("query is empty"):
+        return "请输入要检索的主题，例如「行政复议」或「legal aid」"
+    if err.param == "q" and "characters long" in msg:
+        return f"检索词过长，最多 {msg.rsplit(' ', 1)[-1]} 个字符"
+    if "control or invalid character" in msg or "not valid UTF-8" in msg or "percent-escape" in msg:
+        return "链接中含有无效字符"
+    if err.param in _ZH_BY_PARAM:
+        return _ZH_BY_PARAM[err.param]
+    return {
+        404: "没有找到该页面或资源",
+        405: "不支持该请求方法",
+        413: "请求内容过大",
+        414: "链接过长",
+        500: "服务器内部错误",
+    }.get(err.status, "请求有误")
