@@ -82,7 +82,7 @@ def split_span(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Split a long span at sentence ends into pieces near TARGET_CHARS, none above MAX_CHARS."""
     if end - start <= MAX_CHARS:
         return [(start, end)]
-    cuts = [start + m.start() for m in _SENTENCE_END.finditer(text, start, end)] + [end]
+    cuts = [m.start() for m in _SENTENCE_END.finditer(text, start, end)] + [end]  # absolute offsets
     pieces: list[tuple[int, int]] = []
     cur = start
     last_cut = start

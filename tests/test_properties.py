@@ -97,3 +97,21 @@ def test_report_without_headings_is_one_preamble_stretch() -> None:
 def test_large_numerals_are_headings(line: str) -> None:
     (sec,) = segment(line)
     assert sec.heading == line
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=5, max_value=300), min_size=1, max_size=30), st.integers(0, 50))
+def test_long_sections_split_at_sentence_ends_within_the_span(lengths: list[int], offset: int) -> None:
+    from kb.chunk import split_span
+
+    body = "".join("法" * n + "。" for n in lengths)
+    text = "前" * offset + body + "后" * 7
+    start, end = offset, offset + len(body)
+    pieces = split_span(text, start, end)
+    assert pieces[0][0] >= start and pieces[-1][1] <= end
+    for (s, e), (s2, _) in zip(pieces, pieces[1:], strict=False):
+        assert e <= s2
+    for s, e in pieces:
+        assert 0 < e - s <= MAX_CHARS
+        # a piece ends at a sentence end unless one sentence alone was longer than MAX_CHARS
+        assert text[e - 1] == "。" or max(lengths) + 1 > MAX_CHARS or e == end
