@@ -565,3 +565,58 @@ def test_kb_serve_builds_then_serves(tmp_path):
             proc.kill()
             _, err = proc.communicate()
     assert "building it from" in err and "kb: serving" not in err
+
+
+def test_api_fuzzed_from_the_openapi_document(app):
+    """schemathesis generates valid and invalid requests for every operation: never a 5xx, errors in the one
+    shape, responses conforming to the document (status codes, content types, schemas)."""
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
+    from schemathesis.checks import (
+        content_type_conformance,
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [not_a_server_error, content_type_conformance, response_schema_conformance, status_code_conformance]
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
+    calls = 0
+    for result in schema.get_all_operations():
+        op = result.ok()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @given(case=op.as_strategy(generation_mode=mode))
+            @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+            def run(case) -> None:
+                nonlocal calls
+                calls += 1
+                r = case.call()
+                assert r.status_code < 500, (case.as_curl_command(), r.text[:300])
+                if r.status_code >= 400:
+                    body = r.json()
+                    assert set(body) == {"error"} and body["error"]["status"] == r.status_code
+                case.validate_response(r, checks=checks)
+
+            try:
+                run()
+            except Unsatisfiable:
+                assert mode is GenerationMode.NEGATIVE  # nothing to make invalid (no parameters)
+    assert calls > 100
+
+
+def test_raw_request_bytes_through_waitress(live_server):
+    """Through a real server the path reaches the app as raw bytes: broken UTF-8 and controls are a 400."""
+    import requests
+
+    for path in ("/api/docs/%ED%A0%80", "/api/docs/a%00b", "/api/search?q=%ED%A0%80", "/api/search?q=a%01"):
+        r = requests.get(live_server.url + path, timeout=30)
+        assert r.status_code == 400, path
+        assert r.json()["error"]["status"] == 400, path
+    r = requests.get(live_server.url + "/doc/%ED%A0%80", timeout=30)
+    assert r.status_code == 400 and r.headers["Content-Type"].startswith("text/html")
+    r = requests.get(live_server.url + "/api/search", params={"q": Q}, timeout=30)
+    assert r.status_code == 200 and r.json()["by_locality"]
+    assert re.fullmatch(r"app;dur=[\d.]+", r.headers["Server-Timing"])
