@@ -383,8 +383,15 @@ def _display_groups(out: dict[str, Any], filters: Filters) -> list[dict[str, Any
     return list(groups.values())
 
 
+def _filter_label(name: str, value: Any) -> str:
+    if name == "kind":
+        zh, en = render.KIND_LABELS.get(value, (value, value))
+        return f"{zh} {en}"
+    return str(value)
+
+
 def _query_url(endpoint: str, **changes: Any) -> str:
-    args = {k: v for k, v in request.args.items(multi=False) if v not in ("", None)}
+    args: dict[str, Any] = {k: v for k, v in request.args.items(multi=False) if v not in ("", None)}
     for k, v in changes.items():
         if v is None:
             args.pop(k, None)
@@ -465,6 +472,11 @@ def _register_pages(app: Flask, settings: Settings) -> None:
             prev_url=_query_url("search_page", page=page - 1 if page > 2 else None) if page > 1 else None,
             next_url=_query_url("search_page", page=page + 1) if page < pages else None,
             more_url=lambda loc: _query_url("search_page", locality=loc, page=None, k=max(k, 10)),
+            active_filters=[
+                (label, _filter_label(name, getattr(filters, name)), _query_url("search_page", **{name: None, "page": None}))
+                for name, label in (("locality", "地区"), ("year", "年份"), ("region", "区域"), ("kind", "章节"))
+                if getattr(filters, name) is not None
+            ],
             compare_url=url_for("compare_page", **_export_args()),
             csv_url=url_for("export_csv", **_export_args()),
             json_url=url_for("api_search", **_export_args()),
@@ -534,7 +546,8 @@ def _register_pages(app: Flask, settings: Settings) -> None:
         s = searcher()
         real = _resolve_doc(s, doc_id)
         if real != doc_id:
-            return redirect(url_for("doc_page", doc_id=real, **request.args), code=302)
+            args: dict[str, Any] = dict(request.args.items())
+            return redirect(url_for("doc_page", doc_id=real, **args), code=302)
         doc = s.reader.document(real)
         if doc is None:  # removed between the two reads by an index swap
             raise HttpError(404, f"unknown document {doc_id!r}", param="doc_id")
@@ -619,7 +632,7 @@ def _repair_groups(text: str, repairs: list[dict[str, Any]], paras: list[render.
     return out
 
 
-def _export_args() -> dict[str, str]:
+def _export_args() -> dict[str, Any]:
     return {
         k: v
         for k in ("q", "k", "locality", "year", "region", "kind", "mode")
@@ -663,7 +676,7 @@ def _compare_rows(s: Searcher, topics: list[str], outs: list[dict[str, Any]], fi
         for loc in sorted(scope, key=order)
     ]
     exports = []
-    base = {k: v for k, v in _export_args().items() if k != "q"}
+    base: dict[str, Any] = {k: v for k, v in _export_args().items() if k != "q"}
     for t, out in zip(topics, outs, strict=True):
         exports.append(
             {

@@ -146,10 +146,10 @@ def render_document(
     anchors: dict[int, list[str]] = {}
     bold: list[tuple[int, int]] = []
     heading_at: dict[int, int] = {}
-    for depth, s in _walk(sections):
-        st = int(s["start"])
+    for depth, sec in _walk(sections):
+        st = int(sec["start"])
         anchors.setdefault(st, []).append(f"s-{st}")
-        head = s.get("heading") or ""
+        head = sec.get("heading") or ""
         if head and text.startswith(head, st):
             bold.append((st, st + len(head)))
             heading_at.setdefault(st, depth)
