@@ -565,7 +565,13 @@ def _register_pages(app: Flask, settings: Settings) -> None:
             hl = (int(m.group(1)), int(m.group(2)))
         chunks = s.reader.doc_chunks(real)
         paras = render.render_document(text, doc["sections"], [c["start"] for c in chunks], hl)
-        repair_groups = _repair_groups(text, doc["repair_log"], paras)
+        key = (str(s.reader.path), real)
+        repair_groups = _REPAIR_CACHE.get(key)
+        if repair_groups is None:  # a version's documents never change: render their repair log once
+            repair_groups = _repair_groups(text, doc["repair_log"], paras)
+            if len(_REPAIR_CACHE) >= 64:
+                _REPAIR_CACHE.clear()
+            _REPAIR_CACHE[key] = repair_groups
         hl_passage = None
         if hl:
             hl_passage = next((c for c in chunks if c["start"] == hl[0] and c["end"] == hl[1]), None)
@@ -594,6 +600,7 @@ def _register_pages(app: Flask, settings: Settings) -> None:
 
 
 MAX_REPAIR_ROWS = 200
+_REPAIR_CACHE: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
 
 def _repair_groups(text: str, repairs: list[dict[str, Any]], paras: list[render.Para]) -> list[dict[str, Any]]:

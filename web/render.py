@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -86,18 +87,28 @@ def breadcrumb(section_path: Sequence[str]) -> str:
     return " › ".join(section_path) if section_path else "（正文开头 opening）"
 
 
+_INVISIBLE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u00a0\u00ad\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufeff]")
+
+
+_CONTROL_NAMES = {"\n": "LINE FEED", "\r": "CARRIAGE RETURN", "\t": "CHARACTER TABULATION"}
+
+
+def _codepoint(ch: str) -> Markup:
+    name = unicodedata.name(ch, "") or _CONTROL_NAMES.get(ch, "control character")
+    return Markup('<span class="cp" title="{}">U+{:04X}</span>').format(name, ord(ch))
+
+
 def visible(s: str) -> Markup:
-    """A repair's before/after text with invisible characters shown as <U+XXXX> and empty as ∅."""
+    """A repair's before/after text with invisible characters shown as U+XXXX and empty as ∅."""
     if not s:
         return Markup('<span class="empty" title="empty">∅</span>')
     out: list[Markup] = []
-    for ch in s:
-        cat = unicodedata.category(ch)
-        if ch.isspace() or cat.startswith("C") or cat == "Zs":
-            name = unicodedata.name(ch, "")
-            out.append(Markup('<span class="cp" title="{}">U+{:04X}</span>').format(name, ord(ch)))
-        else:
-            out.append(escape(ch))
+    pos = 0
+    for m in _INVISIBLE.finditer(s):
+        out.append(escape(s[pos : m.start()]))
+        out.append(_codepoint(m.group()))
+        pos = m.end()
+    out.append(escape(s[pos:]))
     return Markup("").join(out)
 
 
