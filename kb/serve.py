@@ -47,6 +47,11 @@ def serve(args: argparse.Namespace) -> int:
     except IndexLoadError as exc:
         raise UsageError(f"{exc} (is {seeds} a folder of reports?)") from exc
 
+    try:  # load the model and tokenizer now, so the first visitor does not wait for them (~1 s)
+        searcher.search("法治政府建设", k=1)
+    except Exception as exc:  # an empty index, say: the server still starts and says so per request
+        print(f"kb: warm-up search failed: {exc}", file=sys.stderr)
+
     # web depends on kb, never the reverse: the app is looked up only here, when serving.
     web = importlib.import_module("web")
     from waitress import create_server
