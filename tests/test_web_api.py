@@ -620,3 +620,11 @@ def test_raw_request_bytes_through_waitress(live_server):
     r = requests.get(live_server.url + "/api/search", params={"q": Q}, timeout=30)
     assert r.status_code == 200 and r.json()["by_locality"]
     assert re.fullmatch(r"app;dur=[\d.]+", r.headers["Server-Timing"])
+
+
+def test_locality_filter_drops_the_more_link_and_notes_weak_matches(client):
+    page = client.get("/", query_string={"q": Q, "locality": "平桥区"}).get_data(as_text=True)
+    assert 'class="more"' not in page  # already all of this locality
+    assert "地区 平桥区" in page  # the active filter, removable
+    page = client.get("/", query_string={"q": "法律援助", "locality": "清溪镇"}).get_data(as_text=True)
+    assert _cards(page) == ["清溪镇"] and "未直接提及" in page  # 清溪镇 does not mention it: nearest passages

@@ -468,7 +468,7 @@ def _register_pages(app: Flask, settings: Settings) -> None:
             first=first,
             page=page,
             pages=pages,
-            filters=filters,
+            flt=filters,
             prev_url=_query_url("search_page", page=page - 1 if page > 2 else None) if page > 1 else None,
             next_url=_query_url("search_page", page=page + 1) if page < pages else None,
             more_url=lambda loc: _query_url("search_page", locality=loc, page=None, k=max(k, 10)),
