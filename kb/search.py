@@ -153,8 +153,16 @@ class Searcher:
 
     # -- search
 
-    def search(self, query: str, k: int = 10, filters: Filters | None = None, mode: str = "hybrid") -> dict[str, Any]:
-        """Ranked passages for a query, grouped by locality, in the CLI/API JSON shape."""
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: Filters | None = None,
+        mode: str = "hybrid",
+        per_locality: int = PER_LOCALITY,
+    ) -> dict[str, Any]:
+        """Ranked passages for a query, grouped by locality (at most `per_locality` passages each), in the
+        CLI/API JSON shape."""
         t0 = time.perf_counter()
         if not isinstance(query, str):
             raise UsageError("query must be text")
@@ -170,8 +178,10 @@ class Searcher:
         q_tokens = tokens.tokenize(norm)
         x_tokens = [t for e in expansions for t in tokens.tokenize(e)]
         ranked = self._rank(norm, q_tokens + x_tokens, rows, mode)
-        results = self._results(ranked, k, q_tokens, expansions)
-        grouped = self._group(ranked, q_tokens, expansions, Mention(tokens.words(norm), direct))
+        # highlight whole query words, not the sub-words search mode adds for recall (行政 of 行政复议)
+        q_words = tokens.words(norm)
+        results = self._results(ranked, k, q_words, expansions)
+        grouped = self._group(ranked, q_words, expansions, Mention(q_words, direct), per_locality)
         matched = {g["locality"] for g in grouped}
         scope = self._scope_localities(filters) if filters.active() else self._localities
         return {
@@ -248,7 +258,12 @@ class Searcher:
         }
 
     def _group(
-        self, ranked: list[tuple[int, float]], q_tokens: list[str], expansions: list[str], mention: Mention
+        self,
+        ranked: list[tuple[int, float]],
+        q_tokens: list[str],
+        expansions: list[str],
+        mention: Mention,
+        per_locality: int,
     ) -> list[dict[str, Any]]:
         """Localities best first, each with its best passages; a locality is listed only when one of its
         passages mentions the topic (dense neighbours alone exist for any query)."""
@@ -274,7 +289,7 @@ class Searcher:
             if rec.get("year") and rec["year"] not in g["years"]:
                 g["years"].append(rec["year"])
             g["keyword_match"] = g["keyword_match"] or keyword
-            if len(g["results"]) < PER_LOCALITY:
+            if len(g["results"]) < per_locality:
                 g["results"].append(self._result(rec, score, best, q_tokens, expansions))
         return [g for g in groups.values() if g["keyword_match"]]
 
