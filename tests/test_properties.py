@@ -109,7 +109,7 @@ def test_long_sections_split_at_sentence_ends_within_the_span(lengths: list[int]
     start, end = offset, offset + len(body)
     pieces = split_span(text, start, end)
     assert pieces[0][0] >= start and pieces[-1][1] <= end
-    for (s, e), (s2, _) in zip(pieces, pieces[1:], strict=False):
+    for (_, e), (s2, _) in zip(pieces, pieces[1:], strict=False):
         assert e <= s2
     for s, e in pieces:
         assert 0 < e - s <= MAX_CHARS

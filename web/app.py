@@ -292,27 +292,14 @@ def _resolve_doc(s: Searcher, doc_id: str) -> str:
 # ----------------------------------------------------------------------------- view helpers
 
 
-def _passage_html(
-    r: Mapping[str, Any], width: int | None = None, weak: frozenset[str] | set[str] = frozenset(), marks: bool = True
-) -> Markup:
-    """A passage's text with its highlights; spans that are only a piece of a query word (行政 of 行政复议)
-    get the fainter <mark class="weak">."""
+def _passage_html(r: Mapping[str, Any], width: int | None = None, marks: bool = True) -> Markup:
+    """A passage's text with its highlighted query and glossary terms, optionally cut to a snippet."""
     text, spans = r["text"], (r.get("highlights") or []) if marks else []
     before = after = False
     if width is not None:
         text, spans, before, after = render.snippet(text, spans, width)
-    body = render.highlight(text, spans, weak=weak)
+    body = render.highlight(text, spans)
     return (Markup("…") if before else Markup("")) + body + (Markup("…") if after else Markup(""))
-
-
-def _weak_terms(out: Mapping[str, Any]) -> frozenset[str]:
-    """Highlight terms that are proper pieces of a query word or glossary term (shown faint)."""
-    from kb import tokens
-
-    norm = out.get("normalized_query") or ""
-    whole = set(tokens.words(norm)) | {e.lower() for e in out.get("expansions") or []}
-    pieces = set(tokens.tokenize(norm))
-    return frozenset(p for p in pieces - whole if any(p in w for w in whole))
 
 
 def _doc_href(r: Mapping[str, Any]) -> str:
@@ -462,7 +449,6 @@ def _register_pages(app: Flask, settings: Settings) -> None:
         first = (page - 1) * page_size
         ctx.update(
             out=out,
-            weak=_weak_terms(out),
             groups=groups[first : first + page_size],
             n_groups=len(groups),
             first=first,
@@ -506,7 +492,6 @@ def _register_pages(app: Flask, settings: Settings) -> None:
         filters = _parse_filters(s)
         outs = [_run_search(s, t, k, filters) for t in topics]
         ctx.update(_compare_rows(s, topics, outs, filters))
-        ctx["weak_by_topic"] = [_weak_terms(o) for o in outs]
         return render_template("compare.html", **ctx)
 
     @app.get("/export.csv")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,11 +40,9 @@ REPAIR_LABELS = {
 }
 
 
-def highlight(
-    text: str, spans: Iterable[Sequence[int]], cls: str | None = None, weak: Collection[str] = ()
-) -> Markup:
-    """`text` with each [start, end) span wrapped in <mark> (class "weak" when its text, lowercased, is in
-    `weak`); spans may be unsorted, overlapping or out of range."""
+def highlight(text: str, spans: Iterable[Sequence[int]], cls: str | None = None) -> Markup:
+    """`text` with each [start, end) span wrapped in <mark>; spans may be unsorted, overlapping or out of
+    range."""
     n = len(text)
     clean: list[tuple[int, int]] = []
     for span in spans or ():
@@ -57,7 +55,6 @@ def highlight(
             clean.append((s, e))
     clean.sort()
     open_tag = Markup('<mark class="{}">').format(cls) if cls else Markup("<mark>")
-    weak_tag = Markup('<mark class="weak">')
     out: list[Markup] = []
     pos = 0
     for s, e in clean:
@@ -65,8 +62,7 @@ def highlight(
         if e <= s:
             continue
         out.append(escape(text[pos:s]))
-        tag = weak_tag if weak and text[s:e].lower() in weak else open_tag
-        out.append(tag + escape(text[s:e]) + Markup("</mark>"))
+        out.append(open_tag + escape(text[s:e]) + Markup("</mark>"))
         pos = e
     out.append(escape(text[pos:]))
     return Markup("").join(out)
