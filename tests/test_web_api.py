@@ -628,3 +628,28 @@ def test_locality_filter_drops_the_more_link_and_notes_weak_matches(client):
     assert "地区 平桥区" in page  # the active filter, removable
     page = client.get("/", query_string={"q": "法律援助", "locality": "清溪镇"}).get_data(as_text=True)
     assert _cards(page) == ["清溪镇"] and "未直接提及" in page  # 清溪镇 does not mention it: nearest passages
+
+
+GRACEFUL = [
+    "<script>alert(1)</script>法治",
+    "'; DROP TABLE chunks; --法治",
+    "法治.*[(?",
+    "法治🙂建设",
+    "legal aid",
+    "行政復議",
+    "x" * MAX_QUERY_CHARS,
+]
+
+
+@pytest.mark.parametrize("q", GRACEFUL)
+def test_odd_but_valid_queries_get_results_not_errors(client, q):
+    r = client.get("/api/search", query_string={"q": q, "k": "３"})
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    assert len(r.get_json()["results"]) <= 3
+
+
+@pytest.mark.parametrize("k", ["1e3", str(10**9), "１e３", " ", "0x10", "2.5"])
+def test_more_bad_k_values(client, k):
+    r = client.get("/api/search", query_string={"q": "法治", "k": k})
+    assert r.status_code == 400 and r.get_json()["error"]["param"] == "k"
+    assert repr(k) in r.get_json()["error"]["message"] or k in r.get_json()["error"]["message"]
