@@ -85,7 +85,7 @@ def test_search_json_contract_and_bad_input(real_index: Path) -> None:
 
 
 def test_eval_command(real_index: Path) -> None:
-    proc = run_kb("eval", "--queries", str(ROOT.parent / "shared" / "eval" / "dev_queries.jsonl"), "--json", index=real_index)
+    proc = run_kb("eval", "--queries", str(ROOT / "tests" / "data" / "dev_queries.jsonl"), "--json", index=real_index)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert {"recall@5", "recall@10", "mrr"} <= set(out["overall"]) and "en" in out["by_kind"]

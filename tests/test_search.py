@@ -17,14 +17,15 @@ from kb.evaluate import evaluate, fold, load_queries
 from kb.search import Filters, Searcher, normalize_query, parse_filters, parse_k
 from kb.store import open_index
 
-DEV_QUERIES = ROOT.parent / "shared" / "eval" / "dev_queries.jsonl"
+# a copy of ../shared/eval/dev_queries.jsonl, so that a clone alone runs the tests
+DEV_QUERIES = ROOT / "tests" / "data" / "dev_queries.jsonl"
 RESULT_KEYS = {"chunk_id", "doc_id", "source", "locality", "region", "year", "section_path", "kind", "text", "score"}
 
 
 def test_result_shape_follows_the_contract(searcher: Searcher) -> None:
     out = searcher.search("行政复议 practice", k=10)
     assert {"query", "normalized_query", "took_ms", "results", "by_locality"} <= set(out)
-    assert out["results"] and all(RESULT_KEYS <= set(r) for r in out["results"])
+    assert out["results"] and all(set(r) >= RESULT_KEYS for r in out["results"])
     for r in out["results"]:
         assert r["source"].endswith(".txt") and isinstance(r["section_path"], list)
         for s, e in r["highlights"]:
