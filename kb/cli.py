@@ -26,18 +26,6 @@ def _corpus(args: argparse.Namespace) -> Any:
     return result
 
 
-def resolve_doc(doc: str, doc_ids: Sequence[str]) -> str:
-    """A document id from an exact id or a unique prefix (`000`)."""
-    if doc in doc_ids:
-        return doc
-    matches = [d for d in doc_ids if d.startswith(doc)]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise UsageError(f"unknown document {doc!r}; known: {', '.join(doc_ids) or '(none)'}")
-    raise UsageError(f"document {doc!r} is ambiguous; it matches {', '.join(matches)}")
-
-
 def cmd_docs(args: argparse.Namespace) -> int:
     docs = [item.report.summary() for item in _corpus(args).items]
     if args.json:
@@ -61,8 +49,10 @@ def _section_lines(sections: list[dict[str, Any]], depth: int = 0) -> list[str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from kb.corpus import resolve_doc_id
+
     items = {item.report.doc_id: item.report for item in _corpus(args).items}
-    report = items[resolve_doc(args.doc, sorted(items))]
+    report = items[resolve_doc_id(args.doc, sorted(items))]
     record = report.summary() | {
         "encoding": report.encoding,
         "headline": report.headline,

@@ -18,7 +18,8 @@ from flask import Flask, Response, g, jsonify, redirect, render_template, reques
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from kb.errors import KbError
+from kb.corpus import resolve_doc_id
+from kb.errors import KbError, NotFound
 from kb.search import MAX_K, MAX_QUERY_CHARS, Filters, Searcher, parse_filters, parse_k
 from web import render
 from web.errors import MAX_BODY, HttpError, check_raw_request, param, zh_message
@@ -278,15 +279,10 @@ def _resolve_doc(s: Searcher, doc_id: str) -> str:
     """A document id from the index (exact, or a unique prefix like 003); anything else is a 404."""
     if not _DOC_ID.match(doc_id):
         raise HttpError(404, f"unknown document {doc_id!r}", param="doc_id")
-    ids = [d["doc_id"] for d in _documents(s)]
-    if doc_id in ids:
-        return doc_id
-    matches = [d for d in ids if d.startswith(doc_id)]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise HttpError(404, f"unknown document {doc_id!r}; known: {', '.join(ids) or '(none)'}", param="doc_id")
-    raise HttpError(404, f"document {doc_id!r} is ambiguous; it matches {', '.join(matches)}", param="doc_id")
+    try:
+        return resolve_doc_id(doc_id, [d["doc_id"] for d in _documents(s)])
+    except NotFound as exc:
+        raise HttpError(404, str(exc), param="doc_id") from exc
 
 
 # ----------------------------------------------------------------------------- view helpers
