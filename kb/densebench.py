@@ -1,4 +1,4 @@
-"""Measures the dense-index choices (flat, HNSW, IVF, IVF-SQ8) for latency, recall@k and memory."""
+"""Measures the dense-index choices (flat, HNSW, HNSW-SQ8, IVF, IVF-SQ8) for latency, recall@k and memory."""
 
 from __future__ import annotations
 
@@ -88,17 +88,25 @@ def _resident_kb(path: str, spec: dict[str, Any], q: np.ndarray) -> dict[str, in
         return {}
 
 
+SEARCH_PARAMS = ("efSearch", "nprobe", "rerank")
+
+
 def default_candidates(n: int) -> list[dict[str, Any]]:
-    """The configurations worth comparing at size n (the auto choice is among them)."""
+    """The configurations worth comparing at size n (the automatic choice is among them)."""
     nlist = default_dense_spec("ivf", n)["nlist"]
     cands: list[dict[str, Any]] = [{"type": "flat"}]
-    for efc, efs in ((80, 64), (200, 128)):
-        cands.append({"type": "hnsw", "M": 32, "efConstruction": efc, "efSearch": efs})
-    for nprobe in (8, 16, 32):
+    for kind in ("hnsw", "hnswsq8"):
+        for efs in (64, 128):
+            cands.append({**default_dense_spec(kind, n), "efConstruction": 80, "efSearch": efs})
+    for nprobe in (16, 64, 128):
         cands.append({"type": "ivf", "nlist": nlist, "nprobe": nprobe})
-    for nprobe in (16, 32):
+    for nprobe in (32, 128):
         cands.append({"type": "ivfsq8", "nlist": nlist, "nprobe": nprobe, "rerank": 4})
     return cands
+
+
+def _build_key(spec: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in spec.items() if k not in SEARCH_PARAMS}, sort_keys=True)
 
 
 def measure_dense_choices(
@@ -106,71 +114,92 @@ def measure_dense_choices(
     dim: int = 384,
     n_queries: int = 200,
     k: int = 10,
-    data: Sequence[str] = ("uniform", "clustered"),
+    data: Sequence[str] = ("uniform", "clustered", "lowrank"),
     candidates: Sequence[dict[str, Any]] | None = None,
     max_build_seconds: float | None = None,
     seed: int = 0,
     log: Any = None,
+    measure_memory: bool = True,
 ) -> list[dict[str, Any]]:
-    """For each size and data kind, build each candidate index, save and reload it the way the index
-    reader does (mmap), and measure single-query latency (p50/p95 ms), recall@k against exact search,
-    build time and memory. One dict per (size, data, candidate). HNSW candidates are skipped at sizes
-    where the previous size's HNSW build, scaled linearly, would exceed max_build_seconds."""
+    """For each size and data kind, build each candidate index, save it and load it the way IndexReader
+    does (vectors.npy memory-mapped for reranking), and measure single-query latency (p50/p95 ms),
+    recall@k against exact search, build time, file size and resident memory (of a fresh process that
+    loads the index and runs the queries). One dict per (size, data, candidate); candidates that differ
+    only in search-time parameters share one build. HNSW candidates are skipped where the last HNSW build,
+    scaled linearly, would exceed max_build_seconds."""
     results: list[dict[str, Any]] = []
-    hnsw_rate: float | None = None  # seconds per vector, from the last HNSW build
+    hnsw_rate: float | None = None  # seconds per vector at efConstruction 80, from the last HNSW build
     for n in sizes:
+        cands = list(candidates) if candidates is not None else default_candidates(n)
         for kind in data:
-            x = synthetic_vectors(n + n_queries, dim, kind, seed)
-            q, x = np.ascontiguousarray(x[:n_queries]), np.ascontiguousarray(x[n_queries:])
+            xq = synthetic_vectors(n + n_queries, dim, kind, seed)
+            q, x = np.ascontiguousarray(xq[:n_queries]), np.ascontiguousarray(xq[n_queries:])
+            del xq
             exact = faiss.IndexFlatIP(dim)
             exact.add(x)
             _, truth = exact.search(q, k)
             del exact
-            for spec in candidates if candidates is not None else default_candidates(n):
-                row: dict[str, Any] = {"n": n, "data": kind, "dim": dim, **spec}
-                if (
-                    spec["type"].startswith("hnsw")
-                    and max_build_seconds is not None
-                    and hnsw_rate is not None
-                    and hnsw_rate * n * spec.get("efConstruction", 80) / 80 > max_build_seconds
-                ):
-                    row["skipped"] = "HNSW build would exceed max_build_seconds"
-                    results.append(row)
-                    continue
-                t0 = time.perf_counter()
-                index, full = build_dense_index(x, spec)
-                row["build_s"] = round(time.perf_counter() - t0, 2)
-                if spec["type"].startswith("hnsw"):
-                    hnsw_rate = row["build_s"] / n * 80 / spec.get("efConstruction", 80)
-                with tempfile.TemporaryDirectory() as td:
-                    path = os.path.join(td, "dense.faiss")
-                    faiss.write_index(index, path)
-                    del index
-                    gc.collect()
+            with tempfile.TemporaryDirectory() as td:
+                np.save(os.path.join(td, "vectors.npy"), x)
+                del x
+                gc.collect()
+                vectors = np.load(os.path.join(td, "vectors.npy"), mmap_mode="r")
+                built: dict[str, tuple[str, float]] = {}
+                for spec in cands:
+                    row: dict[str, Any] = {"n": n, "data": kind, "dim": dim, **spec}
+                    key = _build_key(spec)
+                    efc = spec.get("efConstruction", 80)
+                    if (
+                        key not in built
+                        and spec["type"].startswith("hnsw")
+                        and max_build_seconds is not None
+                        and hnsw_rate is not None
+                        and hnsw_rate * n * efc / 80 > max_build_seconds
+                    ):
+                        row["skipped"] = "HNSW build would exceed max_build_seconds"
+                        results.append(row)
+                        if log:
+                            log(row)
+                        continue
+                    if key not in built:
+                        t0 = time.perf_counter()
+                        index, full = build_dense_index(vectors, spec)
+                        secs = time.perf_counter() - t0
+                        if spec["type"].startswith("hnsw"):
+                            hnsw_rate = secs / n * 80 / efc
+                        path = os.path.join(td, f"dense{len(built)}.faiss")
+                        faiss.write_index(index, path)
+                        del index
+                        gc.collect()
+                        built[key] = (path, secs)
+                    path, secs = built[key]
+                    full = dict(spec)
+                    row["build_s"] = round(secs, 2)
                     row["file_bytes_per_vector"] = round(os.path.getsize(path) / n, 1)
-                    res = _resident_kb(path, full, q)
+                    res = _resident_kb(path, full, q) if measure_memory else {}
                     if res:
                         row["rss_anon_bytes_per_vector"] = round(res["RssAnon"] * 1024 / n, 1)
                         row["rss_file_bytes_per_vector"] = round(res["RssFile"] * 1024 / n, 1)
                     loaded = read_dense_index(path, full)
+                    for i in range(min(20, n_queries)):  # warm caches
+                        dense_search_rows(loaded, full, vectors, q[i], k)
                     lat = np.empty(n_queries)
-                    found = np.empty((n_queries, k), dtype=np.int64)
+                    found = np.full((n_queries, k), -1, dtype=np.int64)
                     for i in range(n_queries):
                         t = time.perf_counter_ns()
-                        rows, _ = dense_search_rows(loaded, full, x, q[i], k)
+                        rows, _ = dense_search_rows(loaded, full, vectors, q[i], k)
                         lat[i] = (time.perf_counter_ns() - t) / 1e6
-                        found[i, :] = -1
                         found[i, : len(rows)] = rows
                     del loaded
-                row["p50_ms"] = round(float(np.percentile(lat, 50)), 3)
-                row["p95_ms"] = round(float(np.percentile(lat, 95)), 3)
-                row[f"recall@{k}"] = round(
-                    float(np.mean([len(set(found[i]) & set(truth[i])) / k for i in range(n_queries)])), 4
-                )
-                results.append(row)
-                if log:
-                    log(row)
-            del x, q
+                    row["p50_ms"] = round(float(np.percentile(lat, 50)), 3)
+                    row["p95_ms"] = round(float(np.percentile(lat, 95)), 3)
+                    row[f"recall@{k}"] = round(
+                        float(np.mean([len(set(found[i]) & set(truth[i])) / k for i in range(n_queries)])), 4
+                    )
+                    results.append(row)
+                    if log:
+                        log(row)
+                del vectors
             gc.collect()
     return results
 
@@ -181,7 +210,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("sizes", nargs="+", type=int)
     ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--data", default="uniform,clustered")
+    ap.add_argument("--data", default="uniform,clustered,lowrank")
     ap.add_argument("--max-build-seconds", type=float, default=None)
     a = ap.parse_args()
     measure_dense_choices(

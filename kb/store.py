@@ -48,30 +48,36 @@ STALE_TMP_SECONDS = 6 * 3600
 BM25_PARAMS = {"method": "lucene", "k1": 1.5, "b": 0.75}
 
 # ---- dense index choice -------------------------------------------------------------------------------
-# Measured on this machine (2 cores, faiss-cpu 1.15.1, 384-d unit vectors, single queries, p50 latency,
-# recall@10 against exact; `python -m kb.densebench 10000 100000 1000000`, numbers in the module report):
-#   n=10^4  flat 0.33 ms (exact).
-#   n=10^5  flat 3.4 ms; IVF-Flat nlist=1264 nprobe=16: 0.18 ms, recall 0.996 clustered / 0.44 uniform;
-#           HNSW M=32 efC=200 efS=128: 0.35 ms, recall 0.99 clustered / 0.77 uniform.
-#   n=10^6  flat ~35 ms; IVF-SQ8 nlist=4000 nprobe=32 + exact rerank of 40 from mmapped vectors.npy:
-#           ~0.9 ms, recall 0.99 clustered, 390 B/vector resident.
-# (Uniform random vectors have no neighbourhood structure, so every ANN index does badly on them; real
-# embeddings are clustered.) Exact search stays under 1 ms up to ~2.5·10^4 rows and is the safe choice
-# for small indexes; IVF-Flat up to 3·10^5 (1.6 KB/vector resident); IVF-SQ8 with rerank beyond.
-FLAT_MAX_ROWS = 25_000
-IVF_FLAT_MAX_ROWS = 300_000
-IVF_NPROBE = 16
-IVF_SQ8_NPROBE = 32
-SQ8_RERANK = 4  # fetch k·4 by the quantized scores, rescore exactly from vectors.npy
+# Measured on this machine (2 cores, AMD EPYC, faiss-cpu 1.15.1, one OpenMP thread per query, 384-d unit
+# vectors; p50 latency of single queries as IndexReader runs them, recall@10 against exact search;
+# kb.densebench.measure_dense_choices). "lowrank" data is a 24-d continuum plus noise, "clustered" a
+# mixture of gaussians; uniform random vectors have no neighbourhoods at all (every approximate index
+# scores recall 0.05-0.3 on them at 10^5) and say nothing about real embeddings.
+#   flat          10^4: 0.44-0.51 ms · 1.5·10^4: 1.16 ms · 2·10^4: 1.75 ms · 10^5: 8.7-9.3 ms · 10^6: 97 ms
+#   10^5 lowrank  HNSW-SQ8 M=32 efC=80 efS=128 +rerank: 0.81 ms, recall 0.999 (efS=64: 0.49 ms, 0.990)
+#                 HNSW-Flat M=32 efC=80 efS=128: 0.75 ms, 0.999 (efS=64: 0.43 ms, 0.989); build 49-54 s
+#                 IVF-Flat nlist=1264: nprobe 16 0.22 ms 0.58 · nprobe 64 0.60 ms 0.86 · nprobe 128 1.16 ms 0.95
+#   10^5 clustered  HNSW efS=64 0.15 ms 0.995; IVF nprobe 8 0.15 ms 1.0 (clusters align with IVF lists)
+#   10^6 lowrank  HNSW-SQ8 M=32 efC=80 efS=128 +rerank: 1.19 ms, recall 0.980, 656 B/row resident
+#                 (mapped), build 25 min (efS=64: 0.83 ms, 0.951)
+#                 IVF-SQ8 nlist=4000 +rerank: nprobe 32 0.92 ms 0.68 · nprobe 128 2.8 ms 0.93
+# So: exact search up to 10^4 rows (≤0.5 ms), HNSW over 8-bit codes above, its top k·4 rescored exactly
+# from the memory-mapped vectors.npy. IVF loses on continuous data and stays available only by request.
+FLAT_MAX_ROWS = 10_000
 HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_CONSTRUCTION = 80  # 200 doubles build time for +0.004 recall at 10^5
 HNSW_EF_SEARCH = 128
-IVF_TRAIN_POINTS_PER_LIST = 64  # k-means sample size; faiss's default of 256 makes 10^6 training take ~20 min
+SQ8_RERANK = 4  # fetch k·4 (at most k+100) by the quantized scores, rescore exactly from vectors.npy
+SQ8_RERANK_MAX_EXTRA = 100
+IVF_NPROBE = 32
+IVF_SQ8_NPROBE = 32
+IVF_TRAIN_POINTS_PER_LIST = 64  # k-means sample; faiss's default 256 would make 10^6 training ~20 min
 IVF_TRAIN_NITER = 20
-# Filtered dense search: exact NumPy scoring over the allowed rows when there are at most this many
-# (~1.5 ms for 8192 rows), else FAISS with over-fetch.
-SUBSET_EXACT_MAX = 8192
-DENSE_TYPES = ("flat", "hnsw", "ivf", "ivfsq8")
+# Filtered dense search: exact scoring over the allowed rows when there are at most this many (gathering
+# rows from the mapped vectors.npy + scoring, measured p50: 1024 rows 0.4 ms, 4096 1.4-1.6 ms, 8192
+# 2.7-3.5 ms), else FAISS with over-fetch (see IndexReader.dense_search).
+SUBSET_EXACT_MAX = 4096
+DENSE_TYPES = ("flat", "hnsw", "hnswsq8", "ivf", "ivfsq8")
 
 
 class IndexLoadError(Exception):
@@ -102,6 +108,14 @@ def default_dense_spec(kind: str, n: int) -> dict[str, Any]:
             "efConstruction": HNSW_EF_CONSTRUCTION,
             "efSearch": HNSW_EF_SEARCH,
         }
+    if kind == "hnswsq8":
+        return {
+            "type": "hnswsq8",
+            "M": HNSW_M,
+            "efConstruction": HNSW_EF_CONSTRUCTION,
+            "efSearch": HNSW_EF_SEARCH,
+            "rerank": SQ8_RERANK,
+        }
     if kind == "ivf":
         return {"type": "ivf", "nlist": _ivf_nlist(n), "nprobe": IVF_NPROBE}
     if kind == "ivfsq8":
@@ -113,9 +127,7 @@ def choose_dense_spec(n: int) -> dict[str, Any]:
     """The automatic choice by size (see the measurements above FLAT_MAX_ROWS)."""
     if n <= FLAT_MAX_ROWS:
         return default_dense_spec("flat", n)
-    if n <= IVF_FLAT_MAX_ROWS:
-        return default_dense_spec("ivf", n)
-    return default_dense_spec("ivfsq8", n)
+    return default_dense_spec("hnswsq8", n)
 
 
 def _resolve_dense(dense: str | dict[str, Any] | None, n: int) -> dict[str, Any]:
@@ -148,6 +160,11 @@ def build_dense_index(
         index = faiss.IndexHNSWFlat(d, int(full["M"]), faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = int(full["efConstruction"])
         index.hnsw.efSearch = int(full["efSearch"])
+    elif kind == "hnswsq8":
+        index = faiss.index_factory(d, f"HNSW{int(full['M'])},SQ8", faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = int(full["efConstruction"])
+        index.hnsw.efSearch = int(full["efSearch"])
+        index.train(x if n else np.zeros((1, d), dtype=np.float32))
     elif kind in ("ivf", "ivfsq8"):
         quantizer = faiss.IndexFlatIP(d)
         if kind == "ivf":
@@ -181,7 +198,7 @@ def read_dense_index(path: str | Path, spec: dict[str, Any]) -> Any:
             index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
         except RuntimeError:
             index = faiss.read_index(str(path))
-    if kind == "hnsw":
+    if kind in ("hnsw", "hnswsq8"):
         index.hnsw.efSearch = int(spec["efSearch"])
     elif kind in ("ivf", "ivfsq8"):
         index.nprobe = int(spec["nprobe"])
@@ -203,6 +220,23 @@ def _scores(v: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.einsum("ij,j->i", v, q.reshape(-1))
 
 
+@contextlib.contextmanager
+def _one_omp_thread() -> Iterator[None]:
+    """Run FAISS single-threaded in the calling thread (libgomp keeps the setting per thread).
+
+    Splitting one query over both cores of a 2-core machine made a flat 10^4 scan take 16-32 ms instead
+    of 0.4 ms (measured): whenever the other core is busy, the OpenMP barrier waits for a 4 ms scheduler
+    tick. Batch work (training, adding) keeps all threads."""
+    prev = faiss.omp_get_max_threads()
+    if prev != 1:
+        faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        if prev != 1:
+            faiss.omp_set_num_threads(prev)
+
+
 def _empty() -> tuple[np.ndarray, np.ndarray]:
     return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
 
@@ -215,8 +249,9 @@ def dense_search_rows(
     if k <= 0 or n == 0:
         return _empty()
     rerank = int(spec.get("rerank", 0))
-    fetch = min(n, k * rerank if rerank > 1 else k)
-    scores, labels = index.search(np.ascontiguousarray(q.reshape(1, -1), dtype=np.float32), fetch)
+    fetch = min(n, min(k * rerank, k + SQ8_RERANK_MAX_EXTRA) if rerank > 1 else k)
+    with _one_omp_thread():
+        scores, labels = index.search(np.ascontiguousarray(q.reshape(1, -1), dtype=np.float32), fetch)
     keep = (labels[0] >= 0) & (labels[0] < n)
     rows, sc = labels[0][keep].astype(np.int64), scores[0][keep]
     if rerank and len(rows):
@@ -479,9 +514,8 @@ def write_index(
     root.mkdir(parents=True, exist_ok=True)
     with _writer_lock(root):
         previous = current_version(root)
-        _collect_garbage(
-            root, keep=set(list_versions(root))
-        )  # only dead temp folders; frees their disk first
+        # Holding the lock, every temp folder is a dead build's: free its disk before writing.
+        _collect_garbage(root, keep=set(list_versions(root)))
         stamp = datetime.now(timezone.utc)
         suffix = f"{stamp:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(3)}"
         version = "v-" + suffix
@@ -782,8 +816,15 @@ class IndexReader:
         return current_version(self.root) == self.version
 
     def _allowed(self, rows: np.ndarray | Sequence[int]) -> np.ndarray:
-        a = np.unique(np.asarray(rows, dtype=np.int64).reshape(-1))
-        return a[(a >= 0) & (a < self.n_chunks)]
+        """rows as a sorted, duplicate-free int64 array of valid rows."""
+        a = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if a.size > 1 and not np.all(a[1:] > a[:-1]):
+            # Not np.unique: it took 7.7 ms for 40k rows here (numpy 2), sort + compare takes 0.5 ms.
+            a = np.sort(a)
+            a = a[np.concatenate(([True], a[1:] != a[:-1]))]
+        if a.size and (a[0] < 0 or a[-1] >= self.n_chunks):
+            a = a[(a >= 0) & (a < self.n_chunks)]
+        return a
 
     # -- search
 
@@ -817,9 +858,10 @@ class IndexReader:
                 return cand[keep][:k], sc[keep][:k]
         # Exact scoring over the subset; sorted rows read the memory map in file order.
         sub = np.take(self._vectors, allowed, axis=0)
-        scores, pos = faiss.knn(
-            q.reshape(1, -1), sub, min(k, len(allowed)), metric=faiss.METRIC_INNER_PRODUCT
-        )
+        with _one_omp_thread():
+            scores, pos = faiss.knn(
+                q.reshape(1, -1), sub, min(k, len(allowed)), metric=faiss.METRIC_INNER_PRODUCT
+            )
         ok = pos[0] >= 0
         return _top(allowed[pos[0][ok]], scores[0][ok], k)
 
