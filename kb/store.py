@@ -22,6 +22,7 @@ from typing import Any
 import bm25s
 import faiss
 import numpy as np
+import scipy.sparse
 
 from kb.model import KINDS, Chunk, Repair, Report, Section
 from kb.tokens import TOKENIZER_ID
@@ -241,8 +242,60 @@ def _empty() -> tuple[np.ndarray, np.ndarray]:
     return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
 
 
+class VectorFile:
+    """Rows of `vectors.npy` read with pread, by position: a random read of a few rows stays a few pages.
+
+    A memory map of the same file kept most of it resident after a hundred queries at 10^6 rows (this
+    kernel maps large page-cache chunks on every random access): 1,312 of 1,465 MiB, BENCHMARKS.md."""
+
+    def __init__(self, path: Path) -> None:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            self._offset = f.tell()
+        if fortran or len(shape) != 2:
+            raise ValueError(f"expected a C-ordered 2-d array, got shape {shape}")
+        self.shape: tuple[int, int] = (int(shape[0]), int(shape[1]))
+        self.dtype = np.dtype(dtype)
+        self.ndim = 2
+        self._row_bytes = self.shape[1] * self.dtype.itemsize
+        if path.stat().st_size < self._offset + self.shape[0] * self._row_bytes:
+            raise ValueError(f"{path} is truncated")
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: int | np.ndarray | Sequence[int]) -> np.ndarray:
+        if isinstance(rows, (int, np.integer)):
+            return self._read_run(int(rows), 1)[0]
+        idx = np.asarray(rows, dtype=np.int64).reshape(-1)
+        out = np.empty((len(idx), self.shape[1]), dtype=self.dtype)
+        i = 0
+        while i < len(idx):  # one read per run of consecutive rows (a document's passages are adjacent)
+            j = i + 1
+            while j < len(idx) and idx[j] == idx[j - 1] + 1:
+                j += 1
+            out[i:j] = self._read_run(int(idx[i]), j - i)
+            i = j
+        return out
+
+    def _read_run(self, row: int, count: int) -> np.ndarray:
+        if row < 0 or row + count > self.shape[0]:
+            raise IndexError(f"rows {row}..{row + count - 1} are out of range 0..{self.shape[0] - 1}")
+        data = os.pread(self._fd, count * self._row_bytes, self._offset + row * self._row_bytes)
+        return np.frombuffer(data, dtype=self.dtype).reshape(count, self.shape[1])
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
 def dense_search_rows(
-    index: Any, spec: dict[str, Any], vectors: np.ndarray, q: np.ndarray, k: int
+    index: Any, spec: dict[str, Any], vectors: np.ndarray | VectorFile, q: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """FAISS top-k for one query vector; -1 padding dropped; quantized indexes rescored exactly."""
     n = int(index.ntotal)
@@ -255,7 +308,7 @@ def dense_search_rows(
     keep = (labels[0] >= 0) & (labels[0] < n)
     rows, sc = labels[0][keep].astype(np.int64), scores[0][keep]
     if rerank and len(rows):
-        rows = np.sort(rows)  # sorted reads from the memory map
+        rows = np.sort(rows)  # sorted reads, in file order
         sc = _scores(vectors[rows], q)
     return _top(rows, sc, k)
 
@@ -720,7 +773,7 @@ class IndexReader:
         self._dense_spec: dict[str, Any] = m["dense"]
         vpath = self.path / VECTORS
         try:
-            self._vectors: np.ndarray = np.load(vpath, mmap_mode="r")
+            self._vectors = VectorFile(vpath)
         except (OSError, ValueError) as e:
             raise _fail(f"{vpath} is unreadable: {e}") from e
         n = int(self._vectors.shape[0])
@@ -755,6 +808,12 @@ class IndexReader:
             self._bm25_n = int(self._bm25.scores["num_docs"])
             if self._bm25_n != n:
                 raise _fail(f"{bpath} indexes {self._bm25_n} chunks; expected {n}")
+            sc = self._bm25.scores
+            # token columns of a chunks × vocabulary matrix over bm25s's own (memory-mapped) arrays: a query
+            # sums a few columns in float32 (23 → 8.5 ms p50 at 10^6 chunks against concatenate + bincount)
+            self._bm25_cols = scipy.sparse.csc_matrix(
+                (sc["data"], sc["indices"], sc["indptr"]), shape=(n, len(sc["indptr"]) - 1), copy=False
+            )
         uri = (self.path / SQLITE).resolve().as_uri() + "?mode=ro&immutable=1"
         try:
             # Connections are opened now, not per thread later: once a newer build deletes this version
@@ -801,6 +860,9 @@ class IndexReader:
         self._conns.clear()
         self._faiss = None
         self._bm25 = None
+        self._bm25_cols = None
+        if getattr(self, "_vectors", None) is not None:
+            self._vectors.close()
 
     def __enter__(self) -> IndexReader:
         return self
@@ -856,8 +918,8 @@ class IndexReader:
                 fetch = min(n, fetch * 4)
             if keep.sum() >= min(k, len(allowed)):
                 return cand[keep][:k], sc[keep][:k]
-        # Exact scoring over the subset; sorted rows read the memory map in file order.
-        sub = np.take(self._vectors, allowed, axis=0)
+        # Exact scoring over the subset; sorted rows are read in file order.
+        sub = self._vectors[allowed]
         with _one_omp_thread():
             scores, pos = faiss.knn(
                 q.reshape(1, -1), sub, min(k, len(allowed)), metric=faiss.METRIC_INNER_PRODUCT
@@ -875,13 +937,14 @@ class IndexReader:
         ids = sorted({vocab[t] for t in query_tokens if t and t in vocab})
         if not ids:
             return _empty()
-        s = self._bm25.scores
-        indptr, indices, data = s["indptr"], s["indices"], s["data"]
-        idx = np.concatenate([indices[indptr[t] : indptr[t + 1]] for t in ids])
-        w = np.concatenate([data[indptr[t] : indptr[t + 1]] for t in ids])
-        scores = np.bincount(idx, weights=w, minlength=self._bm25_n).astype(np.float32)
+        scores = np.asarray(self._bm25_cols[:, ids].sum(axis=1, dtype=np.float32)).reshape(-1)
         if rows is None:
-            cand = np.flatnonzero(scores > 0)
+            if k < len(scores):
+                # only rows at or above the k-th best score can make the top k
+                floor = np.partition(scores, len(scores) - k)[len(scores) - k]
+                cand = np.flatnonzero(scores >= max(float(floor), np.finfo(np.float32).tiny))
+            else:
+                cand = np.flatnonzero(scores > 0)
         else:
             allowed = self._allowed(rows)
             cand = allowed[scores[allowed] > 0]
@@ -891,7 +954,7 @@ class IndexReader:
         """The stored vector of a chunk row (a copy)."""
         if not 0 <= int(row) < self.n_chunks:
             raise IndexError(f"row {row} is out of range 0..{self.n_chunks - 1}")
-        return np.array(self._vectors[int(row)])
+        return np.array(self._vectors[int(row)])  # pread returns a fresh read-only buffer; copy it
 
     # -- chunks and documents
 
