@@ -112,7 +112,7 @@ class SyntheticCorpus:
 
 
 def _names(rng: random.Random, count: int, length: int, suffix: str, taken: set[str]) -> list[str]:
-    out = []
+    out: list[str] = []
     while len(out) < count:
         name = "".join(rng.choice(_NAME_CHARS) for _ in range(length)) + suffix
         if name not in taken:
