@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,8 +180,18 @@ class Searcher:
         ranked = self._rank(norm, q_tokens + x_tokens, rows, mode)
         # highlight whole query words, not the sub-words search mode adds for recall (行政 of 行政复议)
         q_words = tokens.words(norm)
-        results = self._results(ranked, k, q_words, expansions)
-        grouped = self._group(ranked, q_words, expansions, Mention(q_words, direct), per_locality)
+        # chunk records are fetched once; result objects are built only for what is returned
+        records = self.reader.chunks([r for r, _ in ranked]) if ranked else []
+        best = (ranked[0][1] if ranked else 1.0) or 1.0
+        made: dict[int, dict[str, Any]] = {}
+
+        def result(i: int) -> dict[str, Any]:
+            if i not in made:
+                made[i] = self._result(records[i], ranked[i][1], best, q_words, expansions)
+            return made[i]
+
+        results = [result(i) for i in range(min(k, len(ranked)))]
+        grouped = self._group(records, ranked, Mention(q_words, direct), per_locality, result)
         matched = {g["locality"] for g in grouped}
         scope = self._scope_localities(filters) if filters.active() else self._localities
         return {
@@ -222,19 +232,6 @@ class Searcher:
                 fused[int(r)] = fused.get(int(r), 0.0) + weight / (RRF_K + rank + 1)
         return sorted(fused.items(), key=lambda kv: -kv[1])
 
-    def _results(
-        self, ranked: list[tuple[int, float]], k: int, q_tokens: list[str], expansions: list[str]
-    ) -> list[dict[str, Any]]:
-        top = ranked[:k]
-        if not top:
-            return []
-        best = top[0][1] or 1.0
-        records = self.reader.chunks([r for r, _ in top])
-        return [
-            self._result(rec, score, best, q_tokens, expansions)
-            for rec, (_, score) in zip(records, top, strict=True)
-        ]
-
     def _result(
         self, rec: dict[str, Any], score: float, best: float, q_tokens: list[str], expansions: list[str]
     ) -> dict[str, Any]:
@@ -259,21 +256,17 @@ class Searcher:
 
     def _group(
         self,
+        records: list[dict[str, Any]],
         ranked: list[tuple[int, float]],
-        q_tokens: list[str],
-        expansions: list[str],
         mention: Mention,
         per_locality: int,
+        result: Callable[[int], dict[str, Any]],
     ) -> list[dict[str, Any]]:
         """Localities best first, each with its best passages; a locality is listed only when one of its
         passages mentions the topic (dense neighbours alone exist for any query)."""
-        if not ranked:
-            return []
-        best = ranked[0][1] or 1.0
-        records = self.reader.chunks([r for r, _ in ranked])
         groups: dict[str, dict[str, Any]] = {}
-        for rec, (_, score) in zip(records, ranked, strict=True):
-            keyword = mention.found_in(rec["text"])
+        picked: dict[str, list[int]] = {}
+        for i, (rec, (_, score)) in enumerate(zip(records, ranked, strict=True)):
             loc = rec.get("locality") or f"(未知地区) {rec['source']}"
             g = groups.get(loc)
             if g is None:
@@ -286,12 +279,16 @@ class Searcher:
                     "keyword_match": False,
                     "results": [],
                 }
+                picked[loc] = []
             if rec.get("year") and rec["year"] not in g["years"]:
                 g["years"].append(rec["year"])
-            g["keyword_match"] = g["keyword_match"] or keyword
-            if len(g["results"]) < per_locality:
-                g["results"].append(self._result(rec, score, best, q_tokens, expansions))
-        return [g for g in groups.values() if g["keyword_match"]]
+            g["keyword_match"] = g["keyword_match"] or mention.found_in(rec["text"])
+            if len(picked[loc]) < per_locality:
+                picked[loc].append(i)
+        kept = [g for g in groups.values() if g["keyword_match"]]
+        for g in kept:
+            g["results"] = [result(i) for i in picked[g["locality"]]]
+        return kept
 
     def _scope_localities(self, filters: Filters | None) -> list[str]:
         docs = self.reader.documents()
