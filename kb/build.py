@@ -15,7 +15,7 @@ import numpy as np
 from kb import glossary, tokens
 from kb.corpus import Processed, process_raw
 from kb.embed import Embedder, EmbeddingCache, embed_with_cache, get_embedder
-from kb.ingest import IngestError, list_report_files, read_report
+from kb.ingest import IngestError, doc_id_for, list_report_files, read_report
 from kb.model import Chunk
 from kb.store import IndexLoadError, IndexMissingError, IndexReader, open_index, write_index
 
@@ -187,7 +187,7 @@ def _collect(
             continue
         reused = None
         if old is not None and old_files.get(path.name) == raw.sha256:
-            reused = _reuse(old, _doc_id(path))
+            reused = _reuse(old, doc_id_for(path))
         if reused is not None:
             item, item_toks, item_vecs = reused
         else:
@@ -196,6 +196,10 @@ def _collect(
         text_key = hashlib.sha256(item.report.text.encode()).hexdigest()
         if text_key in seen_text:
             stats.skipped.append(f"{path.name}: the same report as {seen_text[text_key]} (other name or encoding)")
+            continue
+        if any(it.report.doc_id == item.report.doc_id for it in items):
+            # the same check as corpus.process_files: two names can fold to one URL-safe id
+            stats.skipped.append(f"{path}: document id {item.report.doc_id!r} is taken by another file; rename it")
             continue
         if reused is not None:
             stats.unchanged += 1
@@ -237,8 +241,3 @@ def _embed_fresh(
         vecs[i] = vectors[at : at + n]
         at += n
 
-
-def _doc_id(path: Path) -> str:
-    from kb.ingest import doc_id_for
-
-    return doc_id_for(path)

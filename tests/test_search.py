@@ -201,3 +201,14 @@ def test_removed_and_changed_reports(real_index: Path, tmp_path: Path) -> None:
     assert stats.unchanged == 3 and stats.documents == 4
     docs = {d["locality"] for d in open_index(index).documents()}
     assert "荷塘镇" not in docs
+
+
+def test_two_file_names_folding_to_one_id_are_reported_not_crashed(tmp_path: Path) -> None:
+    from kb.embed import HashEmbedder
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for name in ("a b.txt", "a_b.txt"):
+        (seeds / name).write_text(f"2022年,某某镇推进法治建设({name})。\n一、主要做法\n开展普法宣传。\n", encoding="utf-8")
+    stats = build(seeds, tmp_path / "index", HashEmbedder(), progress=False)
+    assert stats.documents == 1 and len(stats.skipped) == 1 and "is taken by another file" in stats.skipped[0]
