@@ -115,3 +115,13 @@ def test_long_sections_split_at_sentence_ends_within_the_span(lengths: list[int]
         assert 0 < e - s <= MAX_CHARS
         # a piece ends at a sentence end unless one sentence alone was longer than MAX_CHARS
         assert text[e - 1] == "。" or max(lengths) + 1 > MAX_CHARS or e == end
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.text(alphabet="甲乙丙丁镇街道", min_size=1, max_size=4), max_size=40), st.data())
+def test_unmatched_localities_are_scope_less_matched(names, data):
+    from kb.search import _without
+
+    scope = sorted(names)
+    drop = data.draw(st.sets(st.sampled_from(scope + ["外地镇"]) if scope else st.just("外地镇"), max_size=10))
+    assert _without(scope, drop) == [n for n in scope if n not in drop]

@@ -15,6 +15,8 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import kb.store as store
 from kb.model import Chunk, Repair, Report, Section
@@ -367,6 +369,45 @@ def test_bm25_matches_bm25s_scores(reader, corpus):
         np.testing.assert_allclose(scores, best, rtol=1e-5, err_msg=q)
         np.testing.assert_allclose(want[rows], scores, rtol=1e-5, err_msg=q)
         assert len(set(rows.tolist())) == len(rows)
+
+
+def test_bm25_public_fallback_gives_the_same_answers(reader, monkeypatch):
+    qs = [tokenize(q) for q in ("行政复议应诉", "人民调解 法律援助", "府院联动", "阜沙镇 执法 监督")]
+    fast = [reader.bm25_search(q, 10) for q in qs]
+    monkeypatch.setattr(store, "_csc_matvec", None)  # as on a scipy without the private module
+    for q, (rows, scores) in zip(qs, fast, strict=True):
+        r2, s2 = reader.bm25_search(q, 10)
+        assert r2.tolist() == rows.tolist()
+        np.testing.assert_allclose(s2, scores, rtol=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([0.0, 0.0, 0.5, 1.0, 1.0, 2.0, 3.25]), min_size=0, max_size=3000),
+    st.integers(min_value=1, max_value=120),
+)
+def test_top_candidates_hold_the_top_k(values, k):
+    """Heavy ties and zeros: the candidates always include the k best positive rows, and _top then picks
+    the lowest rows among ties whatever the candidate set was."""
+    scores = np.array(values, dtype=np.float32)
+    cand = store._top_candidates(scores, k)
+    assert np.all(scores[cand] > 0)
+    positive = np.flatnonzero(scores > 0)
+    want_rows, want_scores = store._top(positive, scores[positive], k)
+    got_rows, got_scores = store._top(cand.astype(np.int64), scores[cand], k)
+    assert got_rows.tolist() == want_rows.tolist()
+    assert got_scores.tolist() == want_scores.tolist()
+    # brute force: best score first, then lowest row
+    expect = sorted(positive.tolist(), key=lambda r: (-scores[r], r))[:k]
+    assert got_rows.tolist() == expect
+
+
+def test_top_candidates_large_array_uses_the_sample():
+    rng = np.random.default_rng(3)
+    scores = rng.random(200_000).astype(np.float32)
+    cand = store._top_candidates(scores, 60)
+    assert 60 <= len(cand) < 5_000  # a threshold, not every positive row
+    assert set(np.argsort(-scores)[:60].tolist()) <= set(cand.tolist())
 
 
 def test_bm25_finds_the_passage(reader, corpus):
