@@ -861,7 +861,7 @@ class IndexReader:
             sc = self._bm25.scores
             # bm25s's own memory-mapped arrays, a chunks × vocabulary matrix in CSC form: token t's postings
             # are rows indices[indptr[t]:indptr[t+1]] with precomputed scores data[...]
-            self._bm25_postings = (sc["data"], sc["indices"], np.asarray(sc["indptr"], dtype=np.int64))
+            self._bm25_postings: Any = (sc["data"], sc["indices"], np.asarray(sc["indptr"], dtype=np.int64))
         uri = (self.path / SQLITE).resolve().as_uri() + "?mode=ro&immutable=1"
         try:
             # Connections are opened now, not per thread later: once a newer build deletes this version
