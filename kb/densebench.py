@@ -15,7 +15,13 @@ from typing import Any
 import faiss
 import numpy as np
 
-from kb.store import build_dense_index, default_dense_spec, dense_search_rows, read_dense_index
+from kb.store import (
+    HAS_INT8_CODES,
+    build_dense_index,
+    default_dense_spec,
+    dense_search_rows,
+    read_dense_index,
+)
 
 
 def synthetic_vectors(n: int, dim: int, kind: str = "clustered", seed: int = 0) -> np.ndarray:
@@ -102,6 +108,9 @@ def default_candidates(n: int) -> list[dict[str, Any]]:
         cands.append({"type": "ivf", "nlist": nlist, "nprobe": nprobe})
     for nprobe in (32, 128):
         cands.append({"type": "ivfsq8", "nlist": nlist, "nprobe": nprobe, "rerank": 4})
+    if HAS_INT8_CODES:
+        for nprobe in (64, 128):
+            cands.append({"type": "ivfi8", "nlist": nlist, "nprobe": nprobe, "rerank": 4})
     return cands
 
 

@@ -67,8 +67,19 @@ BM25_PARAMS = {"method": "lucene", "k1": 1.5, "b": 0.75}
 #   10^6 lowrank  HNSW-SQ8 M=32 efC=80 efS=128 +rerank: 1.19 ms, recall 0.980, 656 B/row resident
 #                 (mapped), build 25 min (efS=64: 0.83 ms, 0.951)
 #                 IVF-SQ8 nlist=4000 +rerank: nprobe 32 0.92 ms 0.68 · nprobe 128 2.8 ms 0.93
-# So: exact search up to 10^4 rows (≤0.5 ms), HNSW over 8-bit codes above, its top k·4 rescored exactly
-# from the memory-mapped vectors.npy. IVF loses on continuous data and stays available only by request.
+# "Text-derived" data (scripts/bench: passages recombined from real sentences, vectors mixed from the real
+# model's sentence vectors) is harder: sentences recur across thousands of passages, so a query's top 100
+# lie within 0.003-0.006 of cosine and HNSW's greedy walk misses many of them:
+#   10^5  HNSW-SQ8 M=32 efC=80: efS 128 0.35 ms 0.857 · efS 512 1.03 ms 0.968 (M=64 efC=200: efS 512 0.984)
+#         IVF-SQ8 nlist=1264: nprobe 64 0.53 ms 0.946 · nprobe 128 0.97 ms 0.984
+#         IVF over signed 8-bit codes, L2 (ivfi8) nlist=1264: nprobe 128 0.52 ms 0.985 · 160 0.59 ms 0.990
+#   10^6  HNSW-SQ8 M=32 efC=80: efS 128 0.69 ms 0.695 · efS 512 2.03 ms 0.882
+#         IVF-SQ8 nlist=4000: nprobe 64 1.48 ms 0.926 · nprobe 96 2.21 ms 0.950 · nprobe 128 2.79 ms 0.968
+#         ivfi8 nlist=4000: nprobe 64 0.81 ms 0.919 · 96 1.13 ms 0.959 · 128 1.39 ms 0.973; 392 B/row in
+#         memory, build 122 s
+# So: exact search up to 10^4 rows (≤0.5 ms); above, IVF over signed 8-bit codes (unit vectors × 127/max|x|,
+# scanned twice as fast as faiss's trained 8-bit codes), its top k·4 rescored exactly from vectors.npy;
+# nprobe by size band from the text-derived rows above. Vectors that are not unit length get IVF-SQ8.
 FLAT_MAX_ROWS = 10_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80  # 200 doubles build time for +0.004 recall at 10^5
@@ -83,7 +94,10 @@ IVF_TRAIN_NITER = 20
 # rows from the mapped vectors.npy + scoring, measured p50: 1024 rows 0.4 ms, 4096 1.4-1.6 ms, 8192
 # 2.7-3.5 ms), else FAISS with over-fetch (see IndexReader.dense_search).
 SUBSET_EXACT_MAX = 4096
-DENSE_TYPES = ("flat", "hnsw", "hnswsq8", "ivf", "ivfsq8")
+# Lists probed by the automatic "ivfi8" index: (largest size of the band, nprobe), first match wins.
+IVF_I8_NPROBE_BY_SIZE: tuple[tuple[int | None, int], ...] = ((300_000, 160), (None, 128))
+HAS_INT8_CODES = hasattr(faiss.ScalarQuantizer, "QT_8bit_direct_signed")
+DENSE_TYPES = ("flat", "hnsw", "hnswsq8", "ivf", "ivfsq8", "ivfi8")
 
 
 class IndexLoadError(Exception):
@@ -126,27 +140,49 @@ def default_dense_spec(kind: str, n: int) -> dict[str, Any]:
         return {"type": "ivf", "nlist": _ivf_nlist(n), "nprobe": IVF_NPROBE}
     if kind == "ivfsq8":
         return {"type": "ivfsq8", "nlist": _ivf_nlist(n), "nprobe": IVF_SQ8_NPROBE, "rerank": SQ8_RERANK}
+    if kind == "ivfi8":
+        return {"type": "ivfi8", "nlist": _ivf_nlist(n), "nprobe": ivf_i8_nprobe(n), "rerank": SQ8_RERANK}
     raise ValueError(f"unknown dense index type {kind!r}; valid: {', '.join(DENSE_TYPES)} or 'auto'")
+
+
+def ivf_i8_nprobe(n: int) -> int:
+    """Lists probed per query by the automatic IVF choice: the measured setting for the size band."""
+    return next(nprobe for top, nprobe in IVF_I8_NPROBE_BY_SIZE if top is None or n <= top)
 
 
 def choose_dense_spec(n: int) -> dict[str, Any]:
     """The automatic choice by size (see the measurements above FLAT_MAX_ROWS)."""
     if n <= FLAT_MAX_ROWS:
         return default_dense_spec("flat", n)
-    return default_dense_spec("hnswsq8", n)
+    return default_dense_spec("ivfi8" if HAS_INT8_CODES else "ivfsq8", n)
+
+
+def _unit_rows(x: np.ndarray, tol: float = 1e-3) -> bool:
+    """Whether every row has length 1 (or 0): L2 order then equals inner-product order."""
+    norms = np.linalg.norm(x, axis=1)
+    return bool(np.all((np.abs(norms - 1.0) <= tol) | (norms == 0.0)))
+
+
+def _int8_codes(x: np.ndarray, scale: float) -> np.ndarray:
+    return np.clip(np.rint(x * scale), -128, 127).astype(np.float32)
 
 
 def _resolve_dense(dense: str | dict[str, Any] | None, n: int) -> dict[str, Any]:
     if dense is None or dense == "auto":
         return choose_dense_spec(n)
+    wants_i8 = dense == "ivfi8" or (isinstance(dense, dict) and dense.get("type") == "ivfi8")
+    if wants_i8 and not HAS_INT8_CODES:
+        raise ValueError(f"this faiss ({faiss.__version__}) has no signed 8-bit codes; use 'ivfsq8'")
     if isinstance(dense, str):
         spec = default_dense_spec(dense, n)
     else:
         spec = {**default_dense_spec(str(dense.get("type")), n), **dense}
     if spec["type"] != "flat" and n == 0:
         return default_dense_spec("flat", n)
-    if spec["type"] in ("ivf", "ivfsq8"):
+    if spec["type"] in ("ivf", "ivfsq8", "ivfi8"):
         spec["nlist"] = max(1, min(int(spec["nlist"]), n))
+    if spec["type"] == "ivfi8":  # its FAISS scores are L2 distances: only the exact rescoring gives scores
+        spec["rerank"] = max(1, int(spec.get("rerank") or 1))
     return spec
 
 
@@ -157,6 +193,10 @@ def build_dense_index(
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     n, d = x.shape
     full = _resolve_dense(spec, n)
+    if full["type"] == "ivfi8" and not _unit_rows(x):
+        if spec not in (None, "auto"):
+            raise ValueError("the 'ivfi8' index needs unit-length vectors; use 'ivfsq8'")
+        full = default_dense_spec("ivfsq8", n)  # inner product over 8-bit codes makes no such assumption
     full["metric"] = "inner_product"
     kind = full["type"]
     index: Any
@@ -184,6 +224,26 @@ def build_dense_index(
         index.cp.seed = 1234
         index.train(x)
         index.nprobe = int(full["nprobe"])
+    elif kind == "ivfi8":
+        # Unit vectors times 127/max|x| stored as signed bytes, searched by L2 (the same order as inner
+        # product for unit vectors): this faiss scans such codes twice as fast as trained 8-bit ones. Its
+        # inner-product scan of them returns zeros, hence L2. The candidates are rescored exactly.
+        peak = float(np.abs(x).max()) if n else 1.0
+        full["scale"] = scale = 127.0 / (peak if peak > 0 else 1.0)
+        index = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatL2(d), d, int(full["nlist"]), faiss.ScalarQuantizer.QT_8bit_direct_signed, faiss.METRIC_L2
+        )
+        index.by_residual = False
+        index.cp.max_points_per_centroid = IVF_TRAIN_POINTS_PER_LIST
+        index.cp.niter = IVF_TRAIN_NITER
+        index.cp.seed = 1234
+        # faiss would sample nlist·IVF_TRAIN_POINTS_PER_LIST rows anyway; sampling first spares a scaled copy
+        sample = np.random.default_rng(1234).permutation(n)[: int(full["nlist"]) * IVF_TRAIN_POINTS_PER_LIST]
+        index.train(x[np.sort(sample)] * scale)
+        index.nprobe = int(full["nprobe"])
+        for start in range(0, n, 65536):  # converted a block at a time: a float copy of 10^6 rows is 1.5 GB
+            index.add(_int8_codes(x[start : start + 65536], scale))
+        return index, full
     else:  # pragma: no cover - _resolve_dense rejects unknown types
         raise ValueError(kind)
     if n:
@@ -195,7 +255,7 @@ def read_dense_index(path: str | Path, spec: dict[str, Any]) -> Any:
     """Load a FAISS index memory-mapped where its type allows, with the search-time params of `spec`."""
     kind = spec.get("type")
     index: Any  # read_index returns the concrete (downcast) index class
-    if kind in ("ivf", "ivfsq8"):
+    if kind in ("ivf", "ivfsq8", "ivfi8"):
         # IO_FLAG_MMAP turns IVF lists into OnDiskInvertedLists, measured 10x slower per query; IVF-SQ8
         # codes are small enough (~0.4 KB/row) to hold in memory.
         index = faiss.read_index(str(path))
@@ -206,7 +266,7 @@ def read_dense_index(path: str | Path, spec: dict[str, Any]) -> Any:
             index = faiss.read_index(str(path))
     if kind in ("hnsw", "hnswsq8"):
         index.hnsw.efSearch = int(spec["efSearch"])
-    elif kind in ("ivf", "ivfsq8"):
+    elif kind in ("ivf", "ivfsq8", "ivfi8"):
         index.nprobe = int(spec["nprobe"])
     return index
 
@@ -349,8 +409,9 @@ def dense_search_rows(
         return _empty()
     rerank = int(spec.get("rerank", 0))
     fetch = min(n, min(k * rerank, k + SQ8_RERANK_MAX_EXTRA) if rerank > 1 else k)
+    qq = q.reshape(1, -1) * np.float32(spec["scale"]) if "scale" in spec else q.reshape(1, -1)
     with _one_omp_thread():
-        scores, labels = index.search(np.ascontiguousarray(q.reshape(1, -1), dtype=np.float32), fetch)
+        scores, labels = index.search(np.ascontiguousarray(qq, dtype=np.float32), fetch)
     keep = (labels[0] >= 0) & (labels[0] < n)
     rows, sc = labels[0][keep].astype(np.int64), scores[0][keep]
     if rerank and len(rows):

@@ -247,7 +247,7 @@ def test_query_dimension_checked(reader):
         reader.dense_search(np.ones(5, dtype=np.float32), 3)
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "hnswsq8", "ivf", "ivfsq8"])
+@pytest.mark.parametrize("kind", ["hnsw", "hnswsq8", "ivf", "ivfsq8", "ivfi8"])
 def test_approximate_index_recall(tmp_path, kind):
     reports, chunks = make_corpus(chunks_per_doc=120)
     # Clustered vectors (like real embeddings), so that approximate search has neighbourhoods to find.
@@ -280,10 +280,26 @@ def test_dense_spec_choice_by_size():
     assert store.choose_dense_spec(100)["type"] == "flat"
     assert store.choose_dense_spec(store.FLAT_MAX_ROWS + 1)["type"] != "flat"
     big = store.choose_dense_spec(1_000_000)
-    assert big["type"] == "hnswsq8" and big["rerank"] > 1
+    assert big["type"] == "ivfi8" and big["rerank"] > 1 and big["nlist"] == 4000
+    assert store.choose_dense_spec(100_000)["nprobe"] >= big["nprobe"]
     assert store.default_dense_spec("ivf", 1_000_000)["nlist"] == 4000
     with pytest.raises(ValueError, match="valid"):
         store.default_dense_spec("annoy", 10)
+
+
+def test_int8_index_falls_back_for_vectors_that_are_not_unit_length(monkeypatch):
+    monkeypatch.setattr(store, "FLAT_MAX_ROWS", 100)  # the automatic choice, at a test's size
+    rng = np.random.default_rng(7)
+    v = rng.standard_normal((2000, DIM)).astype(np.float32)  # lengths around 4, not 1
+    index, spec = store.build_dense_index(v)
+    assert spec["type"] == "ivfsq8"
+    with pytest.raises(ValueError, match="unit-length"):
+        store.build_dense_index(v, "ivfi8")
+    unit = v / np.linalg.norm(v, axis=1, keepdims=True)
+    index, spec = store.build_dense_index(unit, {"type": "ivfi8", "rerank": 0})
+    assert spec["type"] == "ivfi8" and spec["rerank"] == 1 and spec["scale"] > 127  # scores come from rescoring
+    rows, scores = store.dense_search_rows(index, spec, unit, unit[5], 3)
+    assert rows[0] == 5 and abs(scores[0] - 1.0) < 1e-5 and np.all(np.diff(scores) <= 0)
 
 
 def test_measure_dense_choices_runs():
