@@ -151,6 +151,7 @@ class Searcher:
         self.glossary = glossary.load_glossary()
         glossary.register_domain_words()
         self._localities = self._scope_localities(None)
+        self._term_cache: dict[str, list[str]] = {}
 
     # -- search
 
@@ -177,7 +178,7 @@ class Searcher:
         direct, related = self.glossary.expand_parts(norm)
         expansions = direct + related
         q_tokens = tokens.tokenize(norm)
-        x_tokens = [t for e in expansions for t in tokens.tokenize(e)]
+        x_tokens = [t for e in expansions for t in self._term_tokens(e)]
         ranked = self._rank(norm, q_tokens + x_tokens, rows, mode)
         # highlight whole query words, not the sub-words search mode adds for recall (行政 of 行政复议)
         q_words = tokens.words(norm)
@@ -205,6 +206,13 @@ class Searcher:
             "by_locality": grouped,
             "unmatched_localities": _without(scope, matched),
         }
+
+    def _term_tokens(self, term: str) -> list[str]:
+        """Tokens of a glossary term, cut once per Searcher (the glossary is fixed for its lifetime)."""
+        got = self._term_cache.get(term)
+        if got is None:
+            got = self._term_cache[term] = tokens.tokenize(term)
+        return got
 
     def _allowed_rows(self, filters: Filters) -> np.ndarray | None:
         if not filters.active():
