@@ -182,6 +182,7 @@ class Searcher:
         ranked = self._rank(norm, q_tokens + x_tokens, rows, mode)
         # highlight whole query words, not the sub-words search mode adds for recall (行政 of 行政复议)
         q_words = tokens.words(norm)
+        terms = highlight_terms(q_words, expansions)
         # chunk records are fetched once; result objects are built only for what is returned
         records = self.reader.chunks([r for r, _ in ranked]) if ranked else []
         best = (ranked[0][1] if ranked else 1.0) or 1.0
@@ -189,7 +190,7 @@ class Searcher:
 
         def result(i: int) -> dict[str, Any]:
             if i not in made:
-                made[i] = self._result(records[i], ranked[i][1], best, q_words, expansions)
+                made[i] = self._result(records[i], ranked[i][1], best, terms)
             return made[i]
 
         results = [result(i) for i in range(min(k, len(ranked)))]
@@ -241,9 +242,8 @@ class Searcher:
                 fused[int(r)] = fused.get(int(r), 0.0) + weight / (RRF_K + rank + 1)
         return sorted(fused.items(), key=lambda kv: -kv[1])
 
-    def _result(
-        self, rec: dict[str, Any], score: float, best: float, q_tokens: list[str], expansions: list[str]
-    ) -> dict[str, Any]:
+    def _result(self, rec: dict[str, Any], score: float, best: float, terms: Sequence[str]) -> dict[str, Any]:
+        """One passage in the JSON shape; `terms` (highlight_terms) are highlighted."""
         return {
             "chunk_id": rec["chunk_id"],
             "doc_id": rec["doc_id"],
@@ -260,7 +260,7 @@ class Searcher:
             "end": rec["end"],
             "score": round(float(score), 6),
             "relative_score": round(float(score) / best, 4) if best else 0.0,
-            "highlights": highlight_spans(rec["text"], q_tokens, expansions),
+            "highlights": spans_of(rec["text"], terms),
         }
 
     def _group(
@@ -355,11 +355,12 @@ class Searcher:
                 break
         best = picked[0][1] if picked else 1.0
         q_tokens = tokens.tokenize(normalize_query(query))[:40]
-        results = [self._result(rec, score, best, q_tokens, []) for rec, score in picked]
+        terms = highlight_terms(q_tokens, [])
+        results = [self._result(rec, score, best, terms) for rec, score in picked]
         return {
             "query": chunk_id if chunk_id is not None else text,
             "normalized_query": query,
-            "source_passage": self._result(source_rec, 1.0, 1.0, [], []) if source_rec else None,
+            "source_passage": self._result(source_rec, 1.0, 1.0, []) if source_rec else None,
             "took_ms": round((time.perf_counter() - t0) * 1000, 1),
             "results": results,
             "by_locality": _group_results(results),
@@ -394,15 +395,24 @@ def _group_results(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
+def highlight_terms(q_tokens: Sequence[str], expansions: Sequence[str]) -> list[str]:
+    """The strings highlight_spans looks for, longest first: query words (single ASCII letters and digits
+    left out) and glossary terms."""
+    terms = {t for t in q_tokens if (len(t) >= 2 or not t.isascii()) and t.strip()}
+    terms |= {e for e in expansions if e and not (len(e) == 1 and e.isascii())}
+    return sorted(terms, key=lambda t: (-len(t), t))
+
+
 def highlight_spans(text: str, q_tokens: Sequence[str], expansions: Sequence[str]) -> list[list[int]]:
     """[start, end] offsets in `text` of query terms and glossary terms, merged, for highlighting."""
-    terms = {t for t in q_tokens if (len(t) >= 2 or not t.isascii()) and t.strip()}
-    terms |= {e for e in expansions if e}
+    return spans_of(text, highlight_terms(q_tokens, expansions))
+
+
+def spans_of(text: str, terms: Sequence[str]) -> list[list[int]]:
+    """Merged [start, end] offsets of every occurrence of `terms` in `text` (case-insensitive)."""
     spans: list[tuple[int, int]] = []
     lower = text.lower()
-    for term in sorted(terms, key=len, reverse=True):
-        if len(term) == 1 and term.isascii():
-            continue
+    for term in terms:
         start = 0
         while True:
             i = lower.find(term, start)

@@ -75,8 +75,8 @@ BM25_PARAMS = {"method": "lucene", "k1": 1.5, "b": 0.75}
 #         IVF over signed 8-bit codes, L2 (ivfi8) nlist=1264: nprobe 128 0.52 ms 0.985 · 160 0.59 ms 0.990
 #   10^6  HNSW-SQ8 M=32 efC=80: efS 128 0.69 ms 0.695 · efS 512 2.03 ms 0.882
 #         IVF-SQ8 nlist=4000: nprobe 64 1.48 ms 0.926 · nprobe 96 2.21 ms 0.950 · nprobe 128 2.79 ms 0.968
-#         ivfi8 nlist=4000: nprobe 64 0.81 ms 0.919 · 96 1.13 ms 0.959 · 128 1.39 ms 0.973; 392 B/row in
-#         memory, build 122 s
+#         ivfi8 nlist=4000: nprobe 64 0.81 ms 0.919 · 96 1.13 ms 0.959 · 112 1.26 ms 0.965 · 128 1.39 ms
+#         0.973; 392 B/row in memory, build 122 s
 # So: exact search up to 10^4 rows (≤0.5 ms); above, IVF over signed 8-bit codes (unit vectors × 127/max|x|,
 # scanned twice as fast as faiss's trained 8-bit codes), its top k·4 rescored exactly from vectors.npy;
 # nprobe by size band from the text-derived rows above. Vectors that are not unit length get IVF-SQ8.
@@ -95,7 +95,7 @@ IVF_TRAIN_NITER = 20
 # 2.7-3.5 ms), else FAISS with over-fetch (see IndexReader.dense_search).
 SUBSET_EXACT_MAX = 4096
 # Lists probed by the automatic "ivfi8" index: (largest size of the band, nprobe), first match wins.
-IVF_I8_NPROBE_BY_SIZE: tuple[tuple[int | None, int], ...] = ((300_000, 160), (None, 128))
+IVF_I8_NPROBE_BY_SIZE: tuple[tuple[int | None, int], ...] = ((300_000, 160), (None, 112))
 HAS_INT8_CODES = hasattr(faiss.ScalarQuantizer, "QT_8bit_direct_signed")
 DENSE_TYPES = ("flat", "hnsw", "hnswsq8", "ivf", "ivfsq8", "ivfi8")
 
