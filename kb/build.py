@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from kb import glossary, tokens
-from kb.corpus import Processed, process_raw
+from kb.corpus import Processed, process_raw, taken_id_message
 from kb.embed import Embedder, EmbeddingCache, embed_with_cache, get_embedder
 from kb.ingest import IngestError, doc_id_for, list_report_files, read_report
 from kb.model import Chunk
@@ -175,6 +175,7 @@ def _collect(
     hashes: dict[str, str] = {}
     seen_raw: dict[str, str] = {}
     seen_text: dict[str, str] = {}
+    seen_ids: set[str] = set()
     fresh: list[int] = []
     for path in tqdm(files, desc="cleaning", unit="report", disable=not progress, file=sys.stderr):
         try:
@@ -197,9 +198,8 @@ def _collect(
         if text_key in seen_text:
             stats.skipped.append(f"{path.name}: the same report as {seen_text[text_key]} (other name or encoding)")
             continue
-        if any(it.report.doc_id == item.report.doc_id for it in items):
-            # the same check as corpus.process_files: two names can fold to one URL-safe id
-            stats.skipped.append(f"{path}: document id {item.report.doc_id!r} is taken by another file; rename it")
+        if item.report.doc_id in seen_ids:  # as corpus.process_files: two names can fold to one URL-safe id
+            stats.skipped.append(taken_id_message(path, item.report.doc_id))
             continue
         if reused is not None:
             stats.unchanged += 1
@@ -207,6 +207,7 @@ def _collect(
             (stats.changed if path.name in old_files else stats.new).append(path.name)
         seen_raw[raw.sha256] = path.name
         seen_text[text_key] = path.name
+        seen_ids.add(item.report.doc_id)
         hashes[path.name] = raw.sha256
         items.append(item)
         toks.append(item_toks or [])

@@ -66,6 +66,11 @@ def process_file(path: Path) -> Processed:
     return process_raw(read_report(path))
 
 
+def taken_id_message(path: Path, doc_id: str) -> str:
+    """Why a file is left out when its name folds to a document id another file already has."""
+    return f"{path}: document id {doc_id!r} is taken by another file; rename it"
+
+
 def process_files(paths: Iterable[Path], progress: bool = False) -> CorpusResult:
     """Process report files; an unusable file becomes an error line and the others go on."""
     result = CorpusResult()
@@ -78,7 +83,7 @@ def process_files(paths: Iterable[Path], progress: bool = False) -> CorpusResult
             result.errors.append(str(exc))
             continue
         if item.report.doc_id in seen_ids:
-            result.errors.append(f"{path}: document id {item.report.doc_id!r} is taken by another file; rename it")
+            result.errors.append(taken_id_message(path, item.report.doc_id))
             continue
         seen_ids.add(item.report.doc_id)
         result.items.append(item)

@@ -396,16 +396,11 @@ def _group_results(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def highlight_terms(q_tokens: Sequence[str], expansions: Sequence[str]) -> list[str]:
-    """The strings highlight_spans looks for, longest first: query words (single ASCII letters and digits
-    left out) and glossary terms."""
+    """What a result highlights (spans_of), longest first: query words (single ASCII letters and digits left
+    out) and glossary terms."""
     terms = {t for t in q_tokens if (len(t) >= 2 or not t.isascii()) and t.strip()}
     terms |= {e for e in expansions if e and not (len(e) == 1 and e.isascii())}
     return sorted(terms, key=lambda t: (-len(t), t))
-
-
-def highlight_spans(text: str, q_tokens: Sequence[str], expansions: Sequence[str]) -> list[list[int]]:
-    """[start, end] offsets in `text` of query terms and glossary terms, merged, for highlighting."""
-    return spans_of(text, highlight_terms(q_tokens, expansions))
 
 
 def spans_of(text: str, terms: Sequence[str]) -> list[list[int]]:

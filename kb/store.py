@@ -97,7 +97,8 @@ SUBSET_EXACT_MAX = 4096
 # Lists probed by the automatic "ivfi8" index: (largest size of the band, nprobe), first match wins.
 IVF_I8_NPROBE_BY_SIZE: tuple[tuple[int | None, int], ...] = ((300_000, 160), (None, 112))
 HAS_INT8_CODES = hasattr(faiss.ScalarQuantizer, "QT_8bit_direct_signed")
-DENSE_TYPES = ("flat", "hnsw", "hnswsq8", "ivf", "ivfsq8", "ivfi8")
+IVF_TYPES = ("ivf", "ivfsq8", "ivfi8")
+DENSE_TYPES = ("flat", "hnsw", "hnswsq8", *IVF_TYPES)
 
 
 class IndexLoadError(Exception):
@@ -129,13 +130,7 @@ def default_dense_spec(kind: str, n: int) -> dict[str, Any]:
             "efSearch": HNSW_EF_SEARCH,
         }
     if kind == "hnswsq8":
-        return {
-            "type": "hnswsq8",
-            "M": HNSW_M,
-            "efConstruction": HNSW_EF_CONSTRUCTION,
-            "efSearch": HNSW_EF_SEARCH,
-            "rerank": SQ8_RERANK,
-        }
+        return {**default_dense_spec("hnsw", n), "type": "hnswsq8", "rerank": SQ8_RERANK}
     if kind == "ivf":
         return {"type": "ivf", "nlist": _ivf_nlist(n), "nprobe": IVF_NPROBE}
     if kind == "ivfsq8":
@@ -179,7 +174,7 @@ def _resolve_dense(dense: str | dict[str, Any] | None, n: int) -> dict[str, Any]
         spec = {**default_dense_spec(str(dense.get("type")), n), **dense}
     if spec["type"] != "flat" and n == 0:
         return default_dense_spec("flat", n)
-    if spec["type"] in ("ivf", "ivfsq8", "ivfi8"):
+    if spec["type"] in IVF_TYPES:
         spec["nlist"] = max(1, min(int(spec["nlist"]), n))
     if spec["type"] == "ivfi8":  # its FAISS scores are L2 distances: only the exact rescoring gives scores
         spec["rerank"] = max(1, int(spec.get("rerank") or 1))
@@ -219,11 +214,7 @@ def build_dense_index(
             index = faiss.IndexIVFScalarQuantizer(
                 quantizer, d, int(full["nlist"]), faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
             )
-        index.cp.max_points_per_centroid = IVF_TRAIN_POINTS_PER_LIST
-        index.cp.niter = IVF_TRAIN_NITER
-        index.cp.seed = 1234
-        index.train(x)
-        index.nprobe = int(full["nprobe"])
+        _train_ivf(index, x, full)
     elif kind == "ivfi8":
         # Unit vectors times 127/max|x| stored as signed bytes, searched by L2 (the same order as inner
         # product for unit vectors): this faiss scans such codes twice as fast as trained 8-bit ones. Its
@@ -234,13 +225,9 @@ def build_dense_index(
             faiss.IndexFlatL2(d), d, int(full["nlist"]), faiss.ScalarQuantizer.QT_8bit_direct_signed, faiss.METRIC_L2
         )
         index.by_residual = False
-        index.cp.max_points_per_centroid = IVF_TRAIN_POINTS_PER_LIST
-        index.cp.niter = IVF_TRAIN_NITER
-        index.cp.seed = 1234
         # faiss would sample nlist·IVF_TRAIN_POINTS_PER_LIST rows anyway; sampling first spares a scaled copy
         sample = np.random.default_rng(1234).permutation(n)[: int(full["nlist"]) * IVF_TRAIN_POINTS_PER_LIST]
-        index.train(x[np.sort(sample)] * scale)
-        index.nprobe = int(full["nprobe"])
+        _train_ivf(index, x[np.sort(sample)] * scale, full)
         for start in range(0, n, 65536):  # converted a block at a time: a float copy of 10^6 rows is 1.5 GB
             index.add(_int8_codes(x[start : start + 65536], scale))
         return index, full
@@ -251,11 +238,20 @@ def build_dense_index(
     return index, full
 
 
+def _train_ivf(index: Any, x: np.ndarray, spec: dict[str, Any]) -> None:
+    """k-means for an IVF index's lists (bounded sample, fixed seed), then its search-time nprobe."""
+    index.cp.max_points_per_centroid = IVF_TRAIN_POINTS_PER_LIST
+    index.cp.niter = IVF_TRAIN_NITER
+    index.cp.seed = 1234
+    index.train(x)
+    index.nprobe = int(spec["nprobe"])
+
+
 def read_dense_index(path: str | Path, spec: dict[str, Any]) -> Any:
     """Load a FAISS index memory-mapped where its type allows, with the search-time params of `spec`."""
     kind = spec.get("type")
     index: Any  # read_index returns the concrete (downcast) index class
-    if kind in ("ivf", "ivfsq8", "ivfi8"):
+    if kind in IVF_TYPES:
         # IO_FLAG_MMAP turns IVF lists into OnDiskInvertedLists, measured 10x slower per query; IVF-SQ8
         # codes are small enough (~0.4 KB/row) to hold in memory.
         index = faiss.read_index(str(path))
@@ -266,7 +262,7 @@ def read_dense_index(path: str | Path, spec: dict[str, Any]) -> Any:
             index = faiss.read_index(str(path))
     if kind in ("hnsw", "hnswsq8"):
         index.hnsw.efSearch = int(spec["efSearch"])
-    elif kind in ("ivf", "ivfsq8", "ivfi8"):
+    elif kind in IVF_TYPES:
         index.nprobe = int(spec["nprobe"])
     return index
 
@@ -764,20 +760,11 @@ def write_index(
 # ---- reading ------------------------------------------------------------------------------------------
 
 _VERSION_RE = re.compile(r"^v-[0-9A-Za-z._-]+$")
-_CHUNK_COLS = (
-    'c."row", c.chunk_id, c.doc_id, c.ordinal, c.section_path, c.kind, c.start, c."end", c.text, '
-    "d.source, d.locality, d.region, d.province, d.year, d.level, d.title"
-)
-
-
+# A chunk record is its row's columns plus its report's fields (held in memory by IndexReader).
 _ROW_COLS = ("row", "chunk_id", "doc_id", "ordinal", "section_path", "kind", "start", "end", "text")
+_ROW_SELECT = ", ".join(f'c."{c}"' for c in _ROW_COLS)
 _DOC_COLS = ("source", "locality", "region", "province", "year", "level", "title")
-
-
-def _chunk_dict(r: sqlite3.Row) -> dict[str, Any]:
-    d = dict(r)
-    d["section_path"] = json.loads(d["section_path"])
-    return d
+_DOC_SELECT = ", ".join(f'"{c}"' for c in _DOC_COLS)
 
 
 def _as_list(v: Any) -> list[Any]:
@@ -943,10 +930,9 @@ class IndexReader:
                 ).fetchone()
                 # The few fields of a report that every chunk record carries, held in memory (~0.3 KB a
                 # report): a search's chunk lookups then skip the join, 2.2 → 1.3 ms for 120 rows at 10^6.
-                cols = ", ".join(f'"{c}"' for c in _DOC_COLS)
                 self._doc_fields: dict[str, dict[str, Any]] = {
                     r[0]: dict(zip(_DOC_COLS, tuple(r)[1:], strict=True))
-                    for r in con.execute(f"SELECT doc_id, {cols} FROM documents")
+                    for r in con.execute(f"SELECT doc_id, {_DOC_SELECT} FROM documents")
                 }
         except sqlite3.Error as e:
             raise _fail(f"{self.path / SQLITE} is unreadable: {e}") from e
@@ -1096,38 +1082,33 @@ class IndexReader:
                 raise IndexError(f"row {r} is out of range 0..{self.n_chunks - 1}")
         if not rr:
             return []
-        cols = ", ".join(f'c."{c}"' for c in _ROW_COLS)
         with self._db() as con:
             got = con.execute(
-                f'SELECT {cols} FROM json_each(?) j JOIN chunks c ON c."row" = j.value ORDER BY j.key',
+                f'SELECT {_ROW_SELECT} FROM json_each(?) j JOIN chunks c ON c."row" = j.value ORDER BY j.key',
                 (json.dumps(rr),),
             ).fetchall()
-        out = []
-        for r in got:
-            d = dict(zip(_ROW_COLS, r, strict=True))
-            d["section_path"] = json.loads(d["section_path"])
-            d.update(self._doc_fields[d["doc_id"]])
-            out.append(d)
-        return out
+        return [self._chunk_record(r) for r in got]
+
+    def _chunk_record(self, r: Sequence[Any]) -> dict[str, Any]:
+        """A row selected as _ROW_SELECT, as a chunk record with its report's fields."""
+        d = dict(zip(_ROW_COLS, r, strict=True))
+        d["section_path"] = json.loads(d["section_path"])
+        d.update(self._doc_fields[d["doc_id"]])
+        return d
 
     def chunk_by_id(self, chunk_id: str) -> dict[str, Any] | None:
         """One chunk record (as chunks()) by chunk_id, or None."""
         with self._db() as con:
-            r = con.execute(
-                f"SELECT {_CHUNK_COLS} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id = ?",
-                (chunk_id,),
-            ).fetchone()
-        return _chunk_dict(r) if r else None
+            r = con.execute(f"SELECT {_ROW_SELECT} FROM chunks c WHERE c.chunk_id = ?", (chunk_id,)).fetchone()
+        return self._chunk_record(r) if r else None
 
     def doc_chunks(self, doc_id: str) -> list[dict[str, Any]]:
         """A document's chunk records in reading order."""
         with self._db() as con:
             got = con.execute(
-                f"SELECT {_CHUNK_COLS} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
-                "WHERE c.doc_id = ? ORDER BY c.ordinal",
-                (doc_id,),
+                f"SELECT {_ROW_SELECT} FROM chunks c WHERE c.doc_id = ? ORDER BY c.ordinal", (doc_id,)
             ).fetchall()
-        return [_chunk_dict(r) for r in got]
+        return [self._chunk_record(r) for r in got]
 
     def chunk_tokens(self, rows: Sequence[int] | np.ndarray) -> list[list[str]]:
         """The BM25 tokens stored for each row (lets an incremental build skip re-tokenizing)."""
