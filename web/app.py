@@ -333,7 +333,13 @@ def _filter_options(s: Searcher) -> dict[str, Any]:
             locs.setdefault(d["locality"], d.get("region") or "")
     regions = sorted({d[f] for d in docs for f in ("province", "region") if d.get(f)})
     years = sorted({d["year"] for d in docs if d.get("year")}, reverse=True)
-    return {"localities": list(locs.items()), "regions": regions, "years": years, "kinds": FILTER_KINDS}
+    # (value, label) per filter select, in the order shown
+    return {
+        "locality": [(loc, f"{loc}（{region}）" if region else loc) for loc, region in locs.items()],
+        "year": [(str(y), str(y)) for y in years],
+        "region": [(r, r) for r in regions],
+        "kind": [(k, " ".join(render.KIND_LABELS.get(k, (k, k)))) for k in FILTER_KINDS],
+    }
 
 
 def _form_state() -> dict[str, str]:
