@@ -95,7 +95,7 @@ IVF_TRAIN_NITER = 20
 # 2.7-3.5 ms), else FAISS with over-fetch (see IndexReader.dense_search).
 SUBSET_EXACT_MAX = 4096
 # Lists probed by the automatic "ivfi8" index: (largest size of the band, nprobe), first match wins.
-IVF_I8_NPROBE_BY_SIZE: tuple[tuple[int | None, int], ...] = ((300_000, 160), (None, 112))
+IVF_I8_NPROBE_BY_SIZE: tuple[tuple[int | None, int], ...] = ((300_000, 160), (None, 96))
 HAS_INT8_CODES = hasattr(faiss.ScalarQuantizer, "QT_8bit_direct_signed")
 IVF_TYPES = ("ivf", "ivfsq8", "ivfi8")
 DENSE_TYPES = ("flat", "hnsw", "hnswsq8", *IVF_TYPES)
