@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import os
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +30,28 @@ DEPTH = 60  # candidates taken from each retriever before fusion
 W_DENSE = 1.0
 W_BM25 = 1.0
 PER_LOCALITY = 3
+
+_POOL_LOCK = threading.Lock()
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _side_pool() -> ThreadPoolExecutor:
+    """Worker threads for the BM25 half of a hybrid search, shared by every Searcher, started on first use."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="kb-bm25")
+        return _POOL
+
+
+# One retriever's answer: rows best first, their scores, and the chunk record of each row.
+Hits = tuple[np.ndarray, np.ndarray, dict[int, dict[str, Any]]]
+
+
+def _ranked(hits: Hits) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
+    rows, scores, records = hits
+    return [(int(r), float(s)) for r, s in zip(rows, scores, strict=True)], records
+
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
@@ -179,12 +204,12 @@ class Searcher:
         expansions = direct + related
         q_tokens = tokens.tokenize(norm)
         x_tokens = [t for e in expansions for t in self._term_tokens(e)]
-        ranked = self._rank(norm, q_tokens + x_tokens, rows, mode)
+        ranked, by_row = self._rank(norm, q_tokens + x_tokens, rows, mode)
         # highlight whole query words, not the sub-words search mode adds for recall (行政 of 行政复议)
         q_words = tokens.words(norm)
         terms = highlight_terms(q_words, expansions)
-        # chunk records are fetched once; result objects are built only for what is returned
-        records = self.reader.chunks([r for r, _ in ranked]) if ranked else []
+        # result objects are built only for what is returned
+        records = [by_row[r] for r, _ in ranked]
         best = (ranked[0][1] if ranked else 1.0) or 1.0
         made: dict[int, dict[str, Any]] = {}
 
@@ -223,24 +248,41 @@ class Searcher:
         )
         return rows if rows is not None else None
 
-    def _rank(self, norm: str, bm25_tokens: list[str], rows: np.ndarray | None, mode: str) -> list[tuple[int, float]]:
-        """(row, fused score) best first."""
+    def _rank(
+        self, norm: str, bm25_tokens: list[str], rows: np.ndarray | None, mode: str
+    ) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
+        """(row, fused score) best first, and the chunk record of every ranked row."""
         if rows is not None and len(rows) == 0:
-            return []
-        b_rows, b_scores = self.reader.bm25_search(bm25_tokens, DEPTH, rows)
+            return [], {}
         if mode == "bm25":
-            return [(int(r), float(s)) for r, s in zip(b_rows, b_scores, strict=True)]
+            return _ranked(self._bm25_hits(bm25_tokens, rows))
         # glossary terms go to BM25 only: added to the embedded query they pull it off the user's topic
         # (recall@5 0.96 → 0.78 with three of them, BENCHMARKS.md)
         qvec = self.embedder.embed_query(norm)
-        d_rows, d_scores = self.reader.dense_search(qvec, DEPTH, rows)
         if mode == "dense":
-            return [(int(r), float(s)) for r, s in zip(d_rows, d_scores, strict=True)]
+            return _ranked(self._dense_hits(qvec, rows))
+        # BM25 (and its records) in a worker thread while FAISS searches in this one: both release the GIL,
+        # as SQLite does, and once the query is embedded both cores are free. (Started before the embedding,
+        # BM25 only slowed the model, which uses both cores.)
+        bm25 = _side_pool().submit(self._bm25_hits, bm25_tokens, rows)
+        d_rows, _, d_recs = self._dense_hits(qvec, rows)
+        b_rows, _, b_recs = bm25.result()
         fused: dict[int, float] = {}
         for ranking, weight in ((d_rows, W_DENSE), (b_rows, W_BM25)):
-            for rank, r in enumerate(ranking):
-                fused[int(r)] = fused.get(int(r), 0.0) + weight / (RRF_K + rank + 1)
-        return sorted(fused.items(), key=lambda kv: -kv[1])
+            for rank, r in enumerate(ranking.tolist()):
+                fused[r] = fused.get(r, 0.0) + weight / (RRF_K + rank + 1)
+        return sorted(fused.items(), key=lambda kv: -kv[1]), {**b_recs, **d_recs}
+
+    def _bm25_hits(self, bm25_tokens: list[str], rows: np.ndarray | None) -> Hits:
+        found, scores = self.reader.bm25_search(bm25_tokens, DEPTH, rows)
+        return found, scores, self._records(found)
+
+    def _dense_hits(self, qvec: np.ndarray, rows: np.ndarray | None) -> Hits:
+        found, scores = self.reader.dense_search(qvec, DEPTH, rows)
+        return found, scores, self._records(found)
+
+    def _records(self, rows: np.ndarray) -> dict[int, dict[str, Any]]:
+        return {rec["row"]: rec for rec in self.reader.chunks(rows)} if len(rows) else {}
 
     def _result(self, rec: dict[str, Any], score: float, best: float, terms: Sequence[str]) -> dict[str, Any]:
         """One passage in the JSON shape; `terms` (highlight_terms) are highlighted."""

@@ -128,6 +128,23 @@ def test_odd_queries_do_not_break(searcher: Searcher) -> None:
         searcher.search("x" * 501)
 
 
+def test_concurrent_searches_answer_as_sequential_ones(searcher: Searcher) -> None:
+    """BM25 runs in shared worker threads beside each search's dense half: answers must not mix."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = [q["q"] for q in load_queries(DEV_QUERIES)][:12]
+    filt = Filters(kind="achievements")
+
+    def answer(q: str) -> list[dict]:
+        return [searcher.search(q, k=10)["results"], searcher.search(q, k=5, filters=filt)["results"]]
+
+    alone = [answer(q) for q in queries]
+    assert all(a[0] for a in alone)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(answer, queries * 2))
+    assert together == alone * 2
+
+
 def test_similar_measures_come_from_other_localities(searcher: Searcher) -> None:
     src = searcher.search("行政复议应诉", k=1)["results"][0]
     out = searcher.similar(chunk_id=src["chunk_id"], k=5)
