@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import bisect
-import os
 import re
-import threading
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +16,7 @@ from kb import glossary, lexicon, tokens
 from kb.embed import Embedder
 from kb.errors import NotFound, UsageError
 from kb.model import KINDS
-from kb.store import IndexReader
+from kb.store import IndexReader, worker_pool
 
 MAX_QUERY_CHARS = 500
 MAX_K = 100
@@ -30,19 +27,6 @@ DEPTH = 60  # candidates taken from each retriever before fusion
 W_DENSE = 1.0
 W_BM25 = 1.0
 PER_LOCALITY = 3
-
-_POOL_LOCK = threading.Lock()
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _side_pool() -> ThreadPoolExecutor:
-    """Worker threads for the BM25 half of a hybrid search, shared by every Searcher, started on first use."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="kb-bm25")
-        return _POOL
-
 
 # One retriever's answer: rows best first, their scores, and the chunk record of each row.
 Hits = tuple[np.ndarray, np.ndarray, dict[int, dict[str, Any]]]
@@ -264,7 +248,7 @@ class Searcher:
         # BM25 (and its records) in a worker thread while FAISS searches in this one: both release the GIL,
         # as SQLite does, and once the query is embedded both cores are free. (Started before the embedding,
         # BM25 only slowed the model, which uses both cores.)
-        bm25 = _side_pool().submit(self._bm25_hits, bm25_tokens, rows)
+        bm25 = worker_pool().submit(self._bm25_hits, bm25_tokens, rows)
         d_rows, _, d_recs = self._dense_hits(qvec, rows)
         b_rows, _, b_recs = bm25.result()
         fused: dict[int, float] = {}

@@ -15,6 +15,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -402,6 +403,56 @@ class VectorFile:
             os.close(self._fd)
 
 
+_POOL_LOCK = threading.Lock()
+_POOL: ThreadPoolExecutor | None = None
+# IVF probes of one query are scanned in two halves from this many probed lists up (below, a thread handoff
+# costs more than half a scan).
+SPLIT_MIN_PROBES = 16
+WORKERS = os.cpu_count() or 2
+
+
+def worker_pool() -> ThreadPoolExecutor:
+    """Threads for the second half of one query's work (the other half runs in the caller's thread), one per
+    core, shared by every reader and searcher in the process, started on first use."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kb-worker")
+        return _POOL
+
+
+def _faiss_search(index: Any, x: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+    """index.search for one query; an IVF index scans every other probed list in a worker thread.
+
+    Not FAISS's own intra-query threads (IndexIVF.parallel_mode): their OpenMP barrier waits a scheduler tick
+    whenever the other core is busy (see _one_omp_thread). Here the caller scans its half, then takes back
+    the other half if no worker has started it, so a busy machine costs no waiting. Measured at 10^6 rows
+    (ivfi8, nprobe 96, k·4 = 40 fetched): p50 1.28-1.56 ms in one thread, 0.97-1.13 ms in two."""
+    nprobe = int(getattr(index, "nprobe", 0))
+    if not isinstance(index, faiss.IndexIVF) or nprobe < SPLIT_MIN_PROBES:
+        with _one_omp_thread():
+            return index.search(x, fetch)
+    with _one_omp_thread():
+        dq, lists = index.quantizer.search(x, nprobe)
+    odd = lists.copy()
+    odd[:, ::2] = -1  # a list number of -1 is skipped by search_preassigned
+    lists[:, 1::2] = -1
+    other = worker_pool().submit(_scan_lists, index, x, fetch, odd, dq)
+    d1, l1 = _scan_lists(index, x, fetch, lists, dq)
+    d2, l2 = _scan_lists(index, x, fetch, odd, dq) if other.cancel() else other.result()
+    d, lab = np.concatenate([d1[0], d2[0]]), np.concatenate([l1[0], l2[0]])
+    # padding (-1 labels) carries the worst distance, so it sorts last either way
+    order = np.argsort(-d if index.metric_type == faiss.METRIC_INNER_PRODUCT else d, kind="stable")[:fetch]
+    return d[order][None], lab[order][None]
+
+
+def _scan_lists(
+    index: Any, x: np.ndarray, fetch: int, lists: np.ndarray, dq: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    with _one_omp_thread():
+        return index.search_preassigned(x, fetch, lists, dq)
+
+
 def dense_search_rows(
     index: Any, spec: dict[str, Any], vectors: np.ndarray | VectorFile, q: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -412,8 +463,7 @@ def dense_search_rows(
     rerank = int(spec.get("rerank", 0))
     fetch = min(n, min(k * rerank, k + SQ8_RERANK_MAX_EXTRA) if rerank > 1 else k)
     qq = q.reshape(1, -1) * np.float32(spec["scale"]) if "scale" in spec else q.reshape(1, -1)
-    with _one_omp_thread():
-        scores, labels = index.search(np.ascontiguousarray(qq, dtype=np.float32), fetch)
+    scores, labels = _faiss_search(index, np.ascontiguousarray(qq, dtype=np.float32), fetch)
     keep = (labels[0] >= 0) & (labels[0] < n)
     rows, sc = labels[0][keep].astype(np.int64), scores[0][keep]
     if rerank and len(rows):

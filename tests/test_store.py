@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -300,6 +301,37 @@ def test_int8_index_falls_back_for_vectors_that_are_not_unit_length(monkeypatch)
     assert spec["type"] == "ivfi8" and spec["rerank"] == 1 and spec["scale"] > 127  # scores come from rescoring
     rows, scores = store.dense_search_rows(index, spec, unit, unit[5], 3)
     assert rows[0] == 5 and abs(scores[0] - 1.0) < 1e-5 and np.all(np.diff(scores) <= 0)
+
+
+@pytest.mark.parametrize("kind", ["ivf", "ivfi8"])
+def test_ivf_scan_in_two_halves_answers_as_one_scan(kind):
+    rng = np.random.default_rng(11)
+    centers = unit_vectors(20, seed=12)
+    v = centers[rng.integers(0, 20, 3000)] + 0.4 * rng.standard_normal((3000, DIM)) / np.sqrt(DIM)
+    v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    index, spec = store.build_dense_index(v, {"type": kind, "nlist": 40, "nprobe": 24})
+    assert index.nprobe >= store.SPLIT_MIN_PROBES
+    queries = (v[:20] * np.float32(spec.get("scale", 1.0))).astype(np.float32)
+
+    def check() -> None:
+        for x in queries:
+            with store._one_omp_thread():
+                d1, l1 = index.search(x[None], 40)
+            d2, l2 = store._faiss_search(index, x[None], 40)
+            np.testing.assert_allclose(d2[0], d1[0], rtol=1e-5, atol=1e-3)  # same distances, best first
+            inside = d2[0] != d2[0][-1]  # at the last distance a tie may pick either row
+            assert set(l2[0][inside].tolist()) <= set(l1[0].tolist())
+
+    check()
+    # every worker busy: the caller scans both halves itself rather than wait
+    release = threading.Event()
+    busy = [store.worker_pool().submit(release.wait) for _ in range(store.WORKERS)]
+    try:
+        check()
+    finally:
+        release.set()
+        for f in busy:
+            f.result()
 
 
 def test_measure_dense_choices_runs():
