@@ -334,6 +334,31 @@ def test_ivf_scan_in_two_halves_answers_as_one_scan(kind):
             f.result()
 
 
+def test_vector_file_reads_rows_as_numpy_does(tmp_path):
+    v = unit_vectors(300, seed=21)
+    np.save(tmp_path / "v.npy", v)
+    vf = store.VectorFile(tmp_path / "v.npy")
+    try:
+        rng = np.random.default_rng(22)
+        cases = [
+            np.sort(rng.choice(300, 40, replace=False)),  # scattered, file order
+            np.array([5, 6, 7, 8, 100, 101, 299]),  # runs of adjacent rows, the last row
+            np.array([42, 7, 7, 8, 0]),  # any order, repeats
+            np.array([], dtype=np.int64),
+        ]
+        for rows in cases:
+            np.testing.assert_array_equal(vf[rows], v[rows])
+        np.testing.assert_array_equal(vf[17], v[17])
+        with pytest.raises(IndexError, match="out of range"):
+            vf[[3, 300]]
+        with open(tmp_path / "v.npy", "r+b") as f:  # the file shrinks under an open reader
+            f.truncate(os.path.getsize(tmp_path / "v.npy") - 100)
+        with pytest.raises(OSError, match="short read .* row 299"):
+            vf[[1, 2, 299]]
+    finally:
+        vf.close()
+
+
 def test_measure_dense_choices_runs():
     from kb.densebench import measure_dense_choices
 
