@@ -247,10 +247,11 @@ class Searcher:
             return _ranked(self._dense_hits(qvec, rows))
         # BM25 (and its records) in a worker thread while FAISS searches in this one: both release the GIL,
         # as SQLite does, and once the query is embedded both cores are free. (Started before the embedding,
-        # BM25 only slowed the model, which uses both cores.)
+        # BM25 only slowed the model, which uses both cores.) If the workers are busy with other requests and
+        # have not started it, this thread runs it rather than wait in their queue.
         bm25 = worker_pool().submit(self._bm25_hits, bm25_tokens, rows)
         d_rows, _, d_recs = self._dense_hits(qvec, rows)
-        b_rows, _, b_recs = bm25.result()
+        b_rows, _, b_recs = self._bm25_hits(bm25_tokens, rows) if bm25.cancel() else bm25.result()
         fused: dict[int, float] = {}
         for ranking, weight in ((d_rows, W_DENSE), (b_rows, W_BM25)):
             for rank, r in enumerate(ranking.tolist()):
