@@ -379,7 +379,7 @@ class VectorFile:
 
     def __getitem__(self, rows: int | np.ndarray | Sequence[int]) -> np.ndarray:
         if isinstance(rows, (int, np.integer)):
-            return self._read_run(int(rows), 1)[0]
+            return self[[int(rows)]][0]
         ids: list[int] = np.asarray(rows, dtype=np.int64).reshape(-1).tolist()
         if ids and (min(ids) < 0 or max(ids) >= self.shape[0]):
             raise IndexError(f"rows {min(ids)}..{max(ids)} are out of range 0..{self.shape[0] - 1}")
@@ -398,12 +398,6 @@ class VectorFile:
             if len(part) != c * rb:
                 raise OSError(f"short read from the vectors file at row {r}")
         return np.frombuffer(b"".join(parts), dtype=self.dtype).reshape(len(ids), self.shape[1])
-
-    def _read_run(self, row: int, count: int) -> np.ndarray:
-        if row < 0 or row + count > self.shape[0]:
-            raise IndexError(f"rows {row}..{row + count - 1} are out of range 0..{self.shape[0] - 1}")
-        data = os.pread(self._fd, count * self._row_bytes, self._offset + row * self._row_bytes)
-        return np.frombuffer(data, dtype=self.dtype).reshape(count, self.shape[1])
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

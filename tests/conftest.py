@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,21 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UNSEEN = Path(__file__).resolve().parent / "data" / "unseen"
+
+
+@contextlib.contextmanager
+def all_workers_busy() -> Iterator[None]:
+    """Every thread of kb.store's shared worker pool blocked (as by other requests) until the block ends."""
+    from kb.store import WORKERS, worker_pool
+
+    release = threading.Event()
+    busy = [worker_pool().submit(release.wait) for _ in range(WORKERS)]
+    try:
+        yield
+    finally:
+        release.set()
+        for f in busy:
+            f.result()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

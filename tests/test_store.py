@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import pytest
+from conftest import all_workers_busy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -323,15 +323,8 @@ def test_ivf_scan_in_two_halves_answers_as_one_scan(kind):
             assert set(l2[0][inside].tolist()) <= set(l1[0].tolist())
 
     check()
-    # every worker busy: the caller scans both halves itself rather than wait
-    release = threading.Event()
-    busy = [store.worker_pool().submit(release.wait) for _ in range(store.WORKERS)]
-    try:
+    with all_workers_busy():  # the caller scans both halves itself rather than wait
         check()
-    finally:
-        release.set()
-        for f in busy:
-            f.result()
 
 
 def test_vector_file_reads_rows_as_numpy_does(tmp_path):
@@ -355,6 +348,8 @@ def test_vector_file_reads_rows_as_numpy_does(tmp_path):
             f.truncate(os.path.getsize(tmp_path / "v.npy") - 100)
         with pytest.raises(OSError, match="short read .* row 299"):
             vf[[1, 2, 299]]
+        with pytest.raises(OSError, match="short read .* row 299"):
+            vf[299]
     finally:
         vf.close()
 
