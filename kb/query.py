@@ -1,0 +1,117 @@
+"""Query input: normalization like the corpus, limits, and validation of k, mode and filters."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from kb import lexicon
+from kb.errors import UsageError
+from kb.model import KINDS
+from kb.store import IndexReader
+
+MAX_QUERY_CHARS = 500
+MAX_K = 100
+MODES = ("hybrid", "bm25", "dense")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def normalize_query(q: str) -> str:
+    """Fold a query like the corpus: full-width forms, traditional → simplified, case, spaces, controls."""
+    q = _CONTROL.sub(" ", q)
+    q = unicodedata.normalize("NFKC", q)
+    q = lexicon.to_simplified(q).lower()
+    return re.sub(r"\s+", " ", q).strip()
+
+
+def has_content(q: str) -> bool:
+    """Whether a normalized query has anything to search for (a letter, digit or CJK character)."""
+    return any(ch.isalnum() for ch in q)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Search filters; None means 'any'."""
+
+    locality: str | None = None
+    year: int | None = None
+    region: str | None = None
+    kind: str | None = None
+
+    def active(self) -> bool:
+        return any(v is not None for v in (self.locality, self.year, self.region, self.kind))
+
+
+def parse_k(value: Any, default: int = 10) -> int:
+    """k from a CLI or URL value: a whole number 1..MAX_K (full-width digits accepted)."""
+    if value is None or value == "":
+        return default
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    if not re.fullmatch(r"[+]?\d{1,18}", text):
+        raise UsageError(f"k must be a whole number from 1 to {MAX_K}; got {value!r}")
+    k = int(text)
+    if not 1 <= k <= MAX_K:
+        raise UsageError(f"k must be from 1 to {MAX_K}; got {k}")
+    return k
+
+
+def parse_filters(
+    reader: IndexReader,
+    locality: str | None = None,
+    year: Any = None,
+    region: str | None = None,
+    kind: str | None = None,
+) -> Filters:
+    """Validate filter values against the index; errors name the bad value and the valid ones."""
+    docs = reader.documents()
+    loc = _clean_filter(locality)
+    if loc is not None:
+        loc = normalize_query(loc)
+        known = sorted({d["locality"] for d in docs if d.get("locality")})
+        if not any(loc in k for k in known):
+            raise UsageError(f"unknown locality {locality!r}; known: {', '.join(known) or '(none)'}")
+    yr: int | None = None
+    if _clean_filter(year) is not None:
+        text = unicodedata.normalize("NFKC", str(year)).strip()
+        years = sorted({d["year"] for d in docs if d.get("year")})
+        if not re.fullmatch(r"\d{4}", text):
+            raise UsageError(f"year must be a four-digit year; got {year!r} (indexed: {_years(years)})")
+        yr = int(text)
+        if yr not in years:
+            raise UsageError(f"no report for year {yr}; indexed years: {_years(years)}")
+    reg = _clean_filter(region)
+    if reg is not None:
+        reg = normalize_query(reg)
+        known = sorted({d[f] for d in docs for f in ("region", "province") if d.get(f)})
+        if not any(reg in k for k in known):
+            raise UsageError(f"unknown region {region!r}; known: {', '.join(known) or '(none)'}")
+    kd = _clean_filter(kind)
+    if kd is not None and kd not in KINDS:
+        raise UsageError(f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+    return Filters(loc, yr, reg, kd)
+
+
+def _years(years: list[int]) -> str:
+    return ", ".join(map(str, years)) or "(none)"
+
+
+def _clean_filter(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        v = v.strip()
+        return v or None
+    return v
+
+
+def parse_mode(value: Any, default: str = "hybrid") -> str:
+    """A search mode: one of MODES (an unknown one is an error, never a silent hybrid search)."""
+    if value is None or value == "":
+        return default
+    if value not in MODES:
+        raise UsageError(f"unknown search mode {value!r}; valid modes: {', '.join(MODES)}")
+    return str(value)

@@ -1,0 +1,136 @@
+"""Search results: the passage JSON shape, the one locality grouper, what counts as a mention, highlights."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+UNKNOWN_LOCALITY = "(未知地区)"
+
+
+def locality_key(rec: dict[str, Any]) -> str:
+    """The name a passage or report is grouped under: its locality, or one label per unnamed report."""
+    return rec.get("locality") or f"{UNKNOWN_LOCALITY} {rec['source']}"
+
+
+@dataclass(frozen=True)
+class Mention:
+    """What it takes for a passage to mention a query's topic: a glossary term the query names, or most
+    of the query's own words (English words only count where they occur in the text)."""
+
+    words: list[str]
+    terms: list[str]
+
+    def found_in(self, text: str) -> bool:
+        low = text.lower()
+        if any(t in low for t in self.terms):
+            return True
+        cjk = [w for w in self.words if not w.isascii() and len(w) >= 2]
+        if not cjk:
+            return False
+        return sum(w in low for w in cjk) * 2 >= len(cjk)
+
+
+def _without(names: list[str], drop: set[str]) -> list[str]:
+    """`names` (sorted, distinct) less the few in `drop`: bisection per dropped name instead of a membership
+    test per name, which took ~0.9 ms per search over 5,000 localities."""
+    cut = sorted(i for i in (bisect.bisect_left(names, d) for d in drop) if i < len(names) and names[i] in drop)
+    out: list[str] = []
+    prev = 0
+    for i in cut:
+        out.extend(names[prev:i])
+        prev = i + 1
+    out.extend(names[prev:])
+    return out
+
+
+def passage(rec: dict[str, Any], score: float, best: float, terms: Sequence[str]) -> dict[str, Any]:
+    """One passage in the JSON shape, from its chunk record; `terms` (highlight_terms) are highlighted."""
+    return {
+        "chunk_id": rec["chunk_id"],
+        "doc_id": rec["doc_id"],
+        "source": rec["source"],
+        "locality": rec.get("locality"),
+        "region": rec.get("region"),
+        "province": rec.get("province"),
+        "year": rec.get("year"),
+        "title": rec.get("title"),
+        "section_path": rec["section_path"],
+        "kind": rec["kind"],
+        "text": rec["text"],
+        "start": rec["start"],
+        "end": rec["end"],
+        "score": round(float(score), 6),
+        "relative_score": round(float(score) / best, 4) if best else 0.0,
+        "highlights": spans_of(rec["text"], terms),
+    }
+
+
+def group_by_locality(
+    records: Sequence[dict[str, Any]],
+    scores: Sequence[float],
+    per_locality: int,
+    result: Callable[[int], dict[str, Any]],
+    admit: Callable[[dict[str, Any]], bool] | None = None,
+) -> list[dict[str, Any]]:
+    """Ranked passages (best first) grouped by locality_key, best locality first, with at most
+    `per_locality` passages each (built by `result(i)` only for what is shown). With `admit`, a locality
+    is listed only when one of its passages is admitted."""
+    groups: dict[str, dict[str, Any]] = {}
+    picked: dict[str, list[int]] = {}
+    for i, (rec, score) in enumerate(zip(records, scores, strict=True)):
+        loc = locality_key(rec)
+        g = groups.get(loc)
+        if g is None:
+            g = groups[loc] = {
+                "locality": loc,
+                "region": rec.get("region"),
+                "province": rec.get("province"),
+                "years": [],
+                "score": round(float(score), 6),
+                "keyword_match": admit is None,
+                "results": [],
+            }
+            picked[loc] = []
+        if rec.get("year") and rec["year"] not in g["years"]:
+            g["years"].append(rec["year"])
+        if admit is not None and not g["keyword_match"]:
+            g["keyword_match"] = admit(rec)
+        if len(picked[loc]) < per_locality:
+            picked[loc].append(i)
+    kept = [g for g in groups.values() if g["keyword_match"]]
+    for g in kept:
+        g["results"] = [result(i) for i in picked[g["locality"]]]
+    return kept
+
+
+def highlight_terms(q_tokens: Sequence[str], expansions: Sequence[str]) -> list[str]:
+    """What a result highlights (spans_of), longest first: query words (single ASCII letters and digits left
+    out) and glossary terms."""
+    terms = {t for t in q_tokens if (len(t) >= 2 or not t.isascii()) and t.strip()}
+    terms |= {e for e in expansions if e and not (len(e) == 1 and e.isascii())}
+    return sorted(terms, key=lambda t: (-len(t), t))
+
+
+def spans_of(text: str, terms: Sequence[str]) -> list[list[int]]:
+    """Merged [start, end] offsets of every occurrence of `terms` in `text` (case-insensitive)."""
+    spans: list[tuple[int, int]] = []
+    lower = text.lower()
+    for term in terms:
+        start = 0
+        while True:
+            i = lower.find(term, start)
+            if i < 0:
+                break
+            spans.append((i, i + len(term)))
+            start = i + len(term)
+    spans.sort()
+    merged: list[list[int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    return merged
