@@ -85,6 +85,7 @@ class Searcher:
         norm = normalize_query(query)
         if not has_content(norm):
             raise UsageError("query is empty: type a topic such as 行政复议 or 'legal aid'")
+        mode = parse_mode(mode)
         filters = filters or Filters()
         rows = self._allowed_rows(filters)
         direct, related = self.glossary.expand_parts(norm)

@@ -237,3 +237,8 @@ def test_two_file_names_folding_to_one_id_are_reported_not_crashed(tmp_path: Pat
         (seeds / name).write_text(f"2022年,某某镇推进法治建设({name})。\n一、主要做法\n开展普法宣传。\n", encoding="utf-8")
     stats = build(seeds, tmp_path / "index", HashEmbedder(), progress=False)
     assert stats.documents == 1 and len(stats.skipped) == 1 and "is taken by another file" in stats.skipped[0]
+
+
+def test_unknown_mode_is_an_error_not_a_silent_hybrid_search(searcher: Searcher) -> None:
+    with pytest.raises(UsageError, match=r"unknown search mode 'fuzzy'; valid modes: hybrid, bm25, dense"):
+        searcher.search("行政复议", mode="fuzzy")
