@@ -177,18 +177,42 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from kb.evaluate import evaluate, format_table, load_queries
+    from kb import evaluate as ev
 
-    queries = load_queries(Path(args.queries))
+    if not (args.queries or args.meta or args.offtopic):
+        raise UsageError("kb eval needs --queries FILE, --meta FILE or --offtopic FILE")
     searcher = open_searcher(args)
-    report = evaluate(queries, lambda q, k: searcher.search(q, k=k, mode=args.mode)["results"])
+
+    def search(q: str, k: int) -> dict[str, Any]:
+        return searcher.search(q, k=k, mode=args.mode)
+
+    report: dict[str, Any] = {"mode": args.mode}
+    if args.queries:
+        report |= ev.evaluate(ev.load_queries(Path(args.queries)), search)
+    if args.offtopic:
+        report["offtopic"] = ev.evaluate_offtopic(ev.load_lines(Path(args.offtopic)), search)
+    if args.meta:
+        report["meta"] = ev.evaluate_meta(ev.load_expected_meta(Path(args.meta)), searcher.reader.documents())
     if args.json:
         _print_json(report)
-    else:
-        print(format_table(report, f"mode: {args.mode}"))
+        return 0
+    if args.queries:
+        print(ev.format_table(report, f"mode: {args.mode}"))
         for row in report["queries"]:
-            if row["recall@10"] < 1:
-                print(f"  missed: {row['id']} {row['q']!r} recall@10={row['recall@10']:.2f}")
+            if row["recall@10"] < 1 or row["shown"] < 1:
+                print(f"  missed: {row['id']} {row['q']!r} recall@10={row['recall@10']:.2f} shown={row['shown']:.2f}")
+    if args.offtopic:
+        off = report["offtopic"]
+        print(f"off-topic: {off['queries']} queries, localities listed max {off['max']}, mean {off['mean']}")
+        for row in off["rows"]:
+            if row["localities"]:
+                print(f"  listed for {row['q']!r}: {', '.join(row['localities'])}")
+    if args.meta:
+        meta = report["meta"]
+        print(f"metadata: locality right {meta['locality_right']}/{meta['expected']}, "
+              f"year right {meta['year_right']}/{meta['expected']}")
+        for miss in meta["misses"]:
+            print(f"  {miss['source']}: {miss['field']} expected {miss['expected']!r}, got {miss['got']!r}")
     return 0
 
 
@@ -255,8 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=cmd_similar)
 
-    e = sub.add_parser("eval", help="recall@5, recall@10 and MRR over judged queries")
-    e.add_argument("--queries", required=True)
+    e = sub.add_parser("eval", help="search quality over judged queries; metadata accuracy; off-topic queries")
+    e.add_argument("--queries", help="judged queries (JSON lines): recall@5, recall@10, MRR, passages shown")
+    e.add_argument("--meta", help="expected metadata (JSON: source prefix → locality, year): accuracy, misses")
+    e.add_argument("--offtopic", help="queries no report discusses, one a line: localities listed")
     e.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)

@@ -1,4 +1,4 @@
-"""`kb eval`: recall@5, recall@10 and MRR of the search over judged queries, overall and per query kind."""
+"""`kb eval`: recall@5/@10, MRR and passages shown of the search over judged queries, per query kind; metadata accuracy."""
 
 from __future__ import annotations
 
@@ -43,44 +43,122 @@ def _found(result: dict[str, Any], doc: str, folded_sub: str) -> bool:
     return str(result["source"]).startswith(doc) and folded_sub in fold(result["text"])
 
 
-def evaluate(queries: list[dict[str, Any]], search: Callable[[str, int], list[dict[str, Any]]]) -> dict[str, Any]:
-    """Score a search function (query, k) → results over judged queries."""
-    rows = []
-    for q in queries:
-        results = search(q["q"], 10)
-        rel = [(doc, fold(sub)) for doc, sub in q["rel"]]
-        hit5 = sum(any(_found(r, d, s) for r in results[:5]) for d, s in rel)
-        hit10 = sum(any(_found(r, d, s) for r in results[:10]) for d, s in rel)
-        rank = next((i + 1 for i, r in enumerate(results) if any(_found(r, d, s) for d, s in rel)), None)
-        rows.append({
-            "id": q.get("id"),
-            "kind": q.get("kind", "all"),
-            "q": q["q"],
-            "recall@5": hit5 / len(rel),
-            "recall@10": hit10 / len(rel),
-            "rr": 1.0 / rank if rank else 0.0,
-        })
+# The UI's first page: the passages of the first SHOWN_LOCALITIES locality cards of `by_locality`.
+SHOWN_LOCALITIES = 10
 
-    def summary(sel: list[dict[str, Any]]) -> dict[str, Any]:
-        n = len(sel) or 1
-        return {
-            "queries": len(sel),
-            "recall@5": round(sum(r["recall@5"] for r in sel) / n, 4),
-            "recall@10": round(sum(r["recall@10"] for r in sel) / n, 4),
-            "mrr": round(sum(r["rr"] for r in sel) / n, 4),
-        }
 
+def _score_query(q: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    results = out["results"]
+    shown = [r for g in out.get("by_locality", [])[:SHOWN_LOCALITIES] for r in g["results"]]
+    rel = [(doc, fold(sub)) for doc, sub in q["rel"]]
+
+    def hits(passages: list[dict[str, Any]]) -> int:
+        return sum(any(_found(r, d, s) for r in passages) for d, s in rel)
+
+    rank = next((i + 1 for i, r in enumerate(results) if any(_found(r, d, s) for d, s in rel)), None)
+    relevant_docs = {d for d, _ in rel}
+    listed = out.get("by_locality", [])
+    return {
+        "id": q.get("id"),
+        "kind": q.get("kind", "all"),
+        "q": q["q"],
+        "recall@5": hits(results[:5]) / len(rel),
+        "recall@10": hits(results[:10]) / len(rel),
+        "rr": 1.0 / rank if rank else 0.0,
+        "shown": hits(shown) / len(rel),
+        "localities": len(listed),
+        "relevant_localities": len(relevant_docs),
+        "listed_without_judged": sum(
+            not any(str(r["source"]).startswith(d) for r in g["results"] for d in relevant_docs) for g in listed
+        ),
+    }
+
+
+def _summary(sel: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(sel) or 1
+    out: dict[str, Any] = {"queries": len(sel)}
+    for key, name in (("recall@5", "recall@5"), ("recall@10", "recall@10"), ("rr", "mrr"), ("shown", "shown")):
+        out[name] = round(sum(r[key] for r in sel) / n, 4)
+    out["localities"] = round(sum(r["localities"] for r in sel) / n, 2)
+    out["localities_max"] = max((r["localities"] for r in sel), default=0)
+    return out
+
+
+def evaluate(queries: list[dict[str, Any]], search: Callable[[str, int], dict[str, Any]]) -> dict[str, Any]:
+    """Score a search function (query, k) → the search JSON (results, by_locality) over judged queries."""
+    rows = [_score_query(q, search(q["q"], 10)) for q in queries]
     kinds = sorted({r["kind"] for r in rows})
     return {
-        "overall": summary(rows),
-        "by_kind": {k: summary([r for r in rows if r["kind"] == k]) for k in kinds},
+        "overall": _summary(rows),
+        "by_kind": {k: _summary([r for r in rows if r["kind"] == k]) for k in kinds},
         "queries": rows,
     }
 
 
+def evaluate_offtopic(queries: list[str], search: Callable[[str, int], dict[str, Any]]) -> dict[str, Any]:
+    """Localities listed for queries no report discusses (each should list none, at most one)."""
+    rows = [{"q": q, "localities": [g["locality"] for g in search(q, 10).get("by_locality", [])]} for q in queries]
+    counts = [len(r["localities"]) for r in rows]
+    return {"queries": len(rows), "max": max(counts, default=0), "mean": round(sum(counts) / (len(counts) or 1), 2),
+            "over_one": sum(c > 1 for c in counts), "rows": rows}
+
+
+def load_lines(path: Path) -> list[str]:
+    """Non-empty lines of a text file (off-topic queries)."""
+    try:
+        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def load_expected_meta(path: Path) -> dict[str, dict[str, Any]]:
+    """Expected metadata: {source prefix: {"locality": …, "year": …}} (null where the text does not say)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise UsageError(f"{path}: not JSON ({exc})") from exc
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise UsageError(f'{path}: expected {{"<source prefix>": {{"locality": …, "year": …}}, …}}')
+    return data
+
+
+def evaluate_meta(expected: dict[str, dict[str, Any]], docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Locality and year accuracy of the indexed reports against expected labels; every miss listed. An
+    unverified locality (not found in the gazetteer) counts as wrong."""
+    out: dict[str, Any] = {"reports": 0, "misses": []}
+    right = {"locality": 0, "year": 0}
+    for prefix, want in sorted(expected.items()):
+        doc = next((d for d in docs if str(d["source"]).startswith(prefix)), None)
+        if doc is None:
+            out["misses"].append({"source": prefix, "field": "report", "expected": "indexed", "got": None})
+            continue
+        out["reports"] += 1
+        got_loc = doc.get("locality") if doc.get("locality_status", "verified") != "unverified" else None
+        for field, got in (("locality", got_loc), ("year", doc.get("year"))):
+            if want.get(field) == got:
+                right[field] += 1
+            else:
+                out["misses"].append({"source": doc["source"], "field": field, "expected": want.get(field),
+                                      "got": doc.get(field)})
+    n = len(expected) or 1
+    out["locality_right"], out["year_right"] = right["locality"], right["year"]
+    out["locality_accuracy"], out["year_accuracy"] = round(right["locality"] / n, 4), round(right["year"] / n, 4)
+    out["expected"] = len(expected)
+    return out
+
+
 def format_table(report: dict[str, Any], title: str = "") -> str:
     """The per-kind table as Markdown."""
-    lines = [f"{title}" if title else "", "| kind | queries | recall@5 | recall@10 | MRR |", "|---|---|---|---|---|"]
+    lines = [
+        f"{title}" if title else "",
+        "| kind | queries | recall@5 | recall@10 | MRR | shown | localities listed (mean / max) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, s in [*report["by_kind"].items(), ("**overall**", report["overall"])]:
-        lines.append(f"| {name} | {s['queries']} | {s['recall@5']:.3f} | {s['recall@10']:.3f} | {s['mrr']:.3f} |")
+        lines.append(
+            f"| {name} | {s['queries']} | {s['recall@5']:.3f} | {s['recall@10']:.3f} | {s['mrr']:.3f} | {s['shown']:.3f}"
+            f" | {s['localities']:.1f} / {s['localities_max']} |"
+        )
     return "\n".join(line for line in lines if line is not None)

@@ -59,7 +59,7 @@ def test_english_and_plain_language_queries_reach_official_wording(searcher: Sea
 
 
 def test_dev_queries_meet_the_recall_targets(searcher: Searcher) -> None:
-    report = evaluate(load_queries(DEV_QUERIES), lambda q, k: searcher.search(q, k=k)["results"])
+    report = evaluate(load_queries(DEV_QUERIES), lambda q, k: searcher.search(q, k=k))
     assert report["overall"]["recall@10"] >= 0.95, report["overall"]
     assert report["overall"]["recall@5"] >= 0.90, report["overall"]
     assert report["by_kind"]["en"]["recall@10"] >= 0.85, report["by_kind"]["en"]
