@@ -57,6 +57,10 @@ def process_raw(raw: RawReport, doc_id: str | None = None) -> Processed:
         published=meta.published,
         repairs=cleaned.repairs,
         sections=sections,
+        locality_status=meta.place.status,
+        official_name=meta.place.official,
+        division_code=meta.place.code,
+        chain=list(meta.place.chain),
     )
     return Processed(report, chunk_report(did, cleaned.text, sections))
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from kb.clean import DATE_LINE, Header, iso_date
+from kb.locality import Locality
+from kb.locality import find_locality as locate
 
 # Administrative suffix → level; longest first so that 街道 wins over a bare 道.
 _SUFFIX_LEVEL = {"街道": "subdistrict", "镇": "town", "乡": "township", "区": "district", "县": "county"}
@@ -45,17 +47,27 @@ class Meta:
     province: str | None
     year: int | None
     published: str | None
+    place: Locality = Locality(None, "unknown", "unnamed")
 
 
 def infer_meta(text: str, header: Header) -> Meta:
     """Infer a report's metadata from its cleaned text and the header lines cleaning removed."""
-    head_text = "\n".join(filter(None, [header.title, *header.place_lines]))
-    locality, level = find_locality(text, head_text)
-    region, province = find_region(text + "\n" + head_text, locality, level)
+    head_text = "\n".join(filter(None, [header.title, header.headline, *header.place_lines]))
+    place = locate(text, head_text)
+    if place.status == "unnamed":
+        # a name the table does not know (renamed, merged, or a typo) is shown, flagged unverified
+        written, lvl = find_locality(text, head_text)
+        if written:
+            place = Locality(written, lvl, "unverified")
+    locality, level = place.written, place.level
+    if place.chain:
+        region, province = "".join(place.chain[1:-1]) or None, place.chain[0]
+    else:
+        region, province = find_region(text + "\n" + head_text, locality, level)
     published = find_published(text, header)
     year = find_year(text, header.title, published)
     title = header.title or generated_title(region, locality, year)
-    return Meta(title, header.headline, locality, level, region, province, year, published)
+    return Meta(title, header.headline, locality, level, region, province, year, published, place)
 
 
 def generated_title(region: str | None, locality: str | None, year: int | None) -> str:
@@ -94,7 +106,8 @@ def _best_name(counts: Counter[tuple[str, str]], suffix: str) -> str | None:
 
 
 def find_locality(text: str, head_text: str = "") -> tuple[str | None, str]:
-    """The reporting locality (e.g. 阜沙镇) and its level, from title lines first, then from the body."""
+    """The locality a regex reads from title lines, then from the body (used only where the gazetteer has
+    no candidate: a name it does not know is returned flagged unverified)."""
     if head_text:
         cands = _name_candidates(head_text)
         # the last administrative unit in "汕头市龙湖区龙祥街道2023年…" is the reporting one
@@ -105,18 +118,6 @@ def find_locality(text: str, head_text: str = "") -> tuple[str | None, str]:
         best = max(cands, key=end_and_length, default=None)
         if best:
             return best[0] + best[1], _SUFFIX_LEVEL[best[1]]
-    counts = _name_candidates(text)
-    cues = {lvl: len(re.findall(p, text)) for lvl, p in _SELF_REF.items()}
-    for suffix, lvl in _SUFFIX_LEVEL.items():
-        cues[lvl] += sum(c for (_, s), c in counts.items() if s == suffix) // 2
-    ranked = sorted(cues, key=lambda lvl: cues[lvl], reverse=True)
-    for lvl in ranked:
-        if cues[lvl] == 0:
-            break
-        suffix = next(s for s, v in _SUFFIX_LEVEL.items() if v == lvl)
-        name = _best_name(counts, suffix)
-        if name:
-            return name, lvl
     return None, "unknown"
 
 
@@ -195,8 +196,14 @@ def find_published(text: str, header: Header) -> str | None:
     return None
 
 
+# A span such as 2021—2025年 (the outline's period) or a "today is …" widget names no report year.
+_YEAR_SPAN = re.compile(r"20\d\d\s*(?:年\s*)?[—–\-~～至到]+\s*(20\d\d)\s*年")
+_TODAY = re.compile(r"今天是[^\n]{0,30}")
+
+
 def find_year(text: str, title: str | None, published: str | None) -> int | None:
-    """The year reported on: from the title, else the opening sentence, else the most mentioned year."""
+    """The year reported on: from the title, else the opening sentence, else the year the body names most
+    (20XX年度 twice; outline spans, page dates and years after publication not at all)."""
     if title:
         m = _YEAR.search(title)
         if m:
@@ -206,7 +213,12 @@ def find_year(text: str, title: str | None, published: str | None) -> int | None
     if m:
         return int(m.group(1))
     limit = int(published[:4]) if published else None
-    years = Counter(int(y) for y in _YEAR.findall(text) if limit is None or int(y) <= limit)
+    body = _TODAY.sub("", _YEAR_SPAN.sub("", text))
+    years: Counter[int] = Counter()
+    for y in _YEAR.finditer(body):
+        year = int(y.group(1))
+        if limit is None or year <= limit:
+            years[year] += 2 if body.startswith("度", y.end()) else 1
     if years:
         return years.most_common(1)[0][0]
     if published:

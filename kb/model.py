@@ -65,6 +65,13 @@ class Report:
     published: str | None
     repairs: list[Repair] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
+    # what the official table of divisions says about `locality` (kb.gazetteer): verified (one division),
+    # ambiguous (a real name in several places the text does not tell apart), unverified (not in the
+    # table), unnamed (the report never names itself)
+    locality_status: str = "unnamed"
+    official_name: str | None = None
+    division_code: str | None = None
+    chain: list[str] = field(default_factory=list)
 
     def repair_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -85,6 +92,10 @@ class Report:
             "year": self.year,
             "published": self.published,
             "repairs": self.repair_counts(),
+            "locality_status": self.locality_status,
+            "official_name": self.official_name,
+            "division_code": self.division_code,
+            "chain": list(self.chain),
         }
 
 

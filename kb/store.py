@@ -833,6 +833,12 @@ def open_index(
     return IndexReader(root, expected_model_id, verify=verify, pool_size=pool_size)
 
 
+def _place_fields(summary: dict[str, Any]) -> dict[str, Any]:
+    """The gazetteer fields of a stored summary, for a rebuilt Report."""
+    keys = ("locality_status", "official_name", "division_code", "chain")
+    return {k: summary[k] for k in keys if k in summary}
+
+
 class IndexReader:
     """A loaded, verified index version: FAISS + BM25 + SQLite, searchable from many threads.
 
@@ -1313,4 +1319,5 @@ class IndexReader:
             published=r["published"],
             repairs=[Repair(x["kind"], x["start"], x["end"], x["before"], x["after"]) for x in reps],
             sections=[section(s) for s in json.loads(r["sections"])],
+            **_place_fields(json.loads(r["meta"])),
         )

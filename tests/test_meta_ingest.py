@@ -29,8 +29,10 @@ def test_seed_metadata(key: str, seed_items) -> None:
 UNSEEN_FACTS = {
     # file: (encoding family, locality, level, region, province, year, published)
     "county_gb18030": ("gb18030", "宁陵县", "county", "商丘市", "河南省", 2022, "2023-02-15"),
-    "subdistrict_big5": ("big5", "三里屯街道", "subdistrict", "朝阳区", None, 2020, None),
-    "township_utf16": ("utf-16", "龙泉乡", "township", None, None, 2021, None),
+    # 三里屯街道 is in 朝阳区, which the text names: of the table's two 三里屯街道, Beijing's
+    "subdistrict_big5": ("big5", "三里屯街道", "subdistrict", "朝阳区", "北京市", 2020, None),
+    # the table has one 龙泉乡 (its 18 namesakes are 龙泉镇)
+    "township_utf16": ("utf-16", "龙泉乡", "township", "兰州市榆中县", "甘肃省", 2021, None),
 }
 
 

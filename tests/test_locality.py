@@ -1,0 +1,80 @@
+"""Locality and year from the official table of divisions, on short reports written for these tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb.clean import clean
+from kb.gazetteer import load, short_forms
+from kb.locality import find_locality
+from kb.meta import find_year, infer_meta
+
+
+def _meta(raw: str):
+    c = clean(raw)
+    return infer_meta(c.text, c.header)
+
+
+def test_a_name_in_several_places_is_resolved_by_the_parents_the_text_names() -> None:
+    assert len(load().lookup("清溪镇")) > 3
+    sichuan = _meta("2024年,在犍为县委、县政府的领导下,清溪镇扎实推进法治政府建设。我镇全年开展普法活动12场。")
+    assert (sichuan.locality, sichuan.province, sichuan.place.status) == ("清溪镇", "四川省", "verified")
+    assert sichuan.place.chain == ("四川省", "乐山市", "犍为县", "清溪镇")
+    assert sichuan.place.code and sichuan.place.code.startswith("5111")
+    hunan = _meta("2024年,清溪镇在韶山市委、市政府的领导下推进依法行政。我镇完成行政执法案卷评查。")
+    assert hunan.province == "湖南省"
+
+
+def test_a_name_no_parent_tells_apart_is_ambiguous_not_guessed() -> None:
+    m = _meta("2023年,清溪镇坚持以习近平法治思想为指导,全面推进依法行政。我镇调处矛盾纠纷30件。")
+    assert (m.locality, m.level, m.place.status, m.place.code, m.place.chain) == (
+        "清溪镇", "town", "ambiguous", None, ())
+
+
+def test_short_forms_are_resolved_to_the_official_name() -> None:
+    assert "景宁县" in short_forms("景宁畲族自治县", 3)
+    county = _meta("2022年,我县坚持依法行政。景宁县在丽水市委、市政府领导下完成各项任务。全县开展普法宣传。")
+    assert (county.locality, county.place.official, county.level) == ("景宁县", "景宁畲族自治县", "county")
+    street = _meta("2024年,东城街在东莞市委、市政府的领导下推进法治建设。本街道全年办理行政复议案件3件。")
+    assert street.locality == "东城街" and street.place.official == "东城街道"
+    assert street.place.chain == ("广东省", "东莞市", "东城街道") and street.level == "subdistrict"
+
+
+def test_a_town_report_addressed_to_its_county_is_about_the_town() -> None:
+    m = _meta("县委、县政府:\n2023年,永兴镇在县委县政府的坚强领导下扎实推进法治政府建设,现报告如下:\n"
+              "一、主要做法\n我镇成立法治建设领导小组。镇党委书记履行第一责任人职责。\n")
+    assert m.level == "town" and m.locality == "永兴镇"
+
+
+def test_a_district_report_that_lists_its_towns_is_about_the_district() -> None:
+    text = ("2024年,浔阳区坚持以习近平法治思想为指导,全面推进法治政府建设。我区各街道、乡镇共建成公共法律服务站点"
+            "32个,其中白水湖街道、湓浦街道、人民路街道各5个。全区行政复议案件办结率100%。我区持续深化综合执法改革。")
+    m = _meta(text)
+    assert (m.locality, m.level, m.province) == ("浔阳区", "district", "江西省")
+
+
+def test_the_longest_official_name_wins_over_its_tail() -> None:
+    place = find_locality("中梁山街道坚持依法行政,本街道全年无行政败诉案件。")
+    assert place.written == "中梁山街道" and place.status == "verified"
+
+
+def test_a_report_that_never_names_itself_has_no_locality() -> None:
+    m = _meta("2022年以来,我镇认真贯彻上级部署,全面推进依法行政。我镇全年调解纠纷40件,普法宣传20场。")
+    assert m.locality is None and m.level == "unknown" and m.place.status == "unnamed"
+
+
+def test_a_title_name_the_table_does_not_know_is_flagged_unverified() -> None:
+    m = _meta("示例湾镇2023年法治政府建设年度报告\n2023年,我镇坚持依法行政,全面推进法治政府建设工作。\n")
+    assert m.locality == "示例湾镇" and m.place.status == "unverified"
+
+
+@pytest.mark.parametrize(
+    ("text", "year"),
+    [
+        ("今天是2019年5月3日 星期五\n今年以来,我镇按照《2023年度法治政府建设工作要点》推进工作。", 2023),
+        ("今年以来,我街道贯彻《法治政府建设实施纲要(2021—2025年)》,落实《区2022年度法治政府建设工作方案》。"
+         "对照纲要(2021-2025年)要求完成任务。", 2022),
+    ],
+)
+def test_the_year_comes_from_the_report_not_page_dates_or_outline_spans(text: str, year: int) -> None:
+    assert find_year(text, None, None) == year
