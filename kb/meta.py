@@ -60,6 +60,8 @@ def infer_meta(text: str, header: Header) -> Meta:
         if written:
             place = Locality(written, lvl, "unverified")
     locality, level = place.written, place.level
+    region: str | None
+    province: str | None
     if place.chain:
         region, province = "".join(place.chain[1:-1]) or None, place.chain[0]
     else:
