@@ -15,14 +15,6 @@ from kb.locality import find_locality as locate
 
 # Administrative suffix → level; longest first so that 街道 wins over a bare 道.
 _SUFFIX_LEVEL = {"街道": "subdistrict", "镇": "town", "乡": "township", "区": "district", "县": "county"}
-# How a report refers to its own locality ("我镇", "全区", "本街道").
-_SELF_REF = {
-    "subdistrict": r"(我|本|全|该)街道|街道(党工委|办事处|坚持|始终|全面|认真|扎实|持续|积极)",
-    "town": r"(我|本|全|该)镇",
-    "township": r"(我|本|全|该)乡(?!镇|村)",
-    "district": r"(我|本|全|该)区",
-    "county": r"(我|本|全|该)县",
-}
 # Words ending in an administrative suffix that are not place names.
 _NOT_NAMES = set(
     ["城区", "辖区", "社区", "园区", "景区", "片区", "小区", "新区", "高新区", "管理区", "开发区", "示范区", "试验区", "保护区", "自贸区", "街区", "校区", "城镇", "乡镇", "村镇", "集镇", "建制镇", "重点镇", "中心镇", "卫生镇", "特色镇", "强镇", "名镇", "百强镇", "城乡", "下乡", "家乡", "之乡", "各街道", "全街道", "本街道", "该街道"]
@@ -93,18 +85,6 @@ def _name_candidates(text: str) -> Counter[tuple[str, str]]:
                     continue
                 counts[(name, suffix)] += 1
     return counts
-
-
-def _best_name(counts: Counter[tuple[str, str]], suffix: str) -> str | None:
-    same = {name: c for (name, s), c in counts.items() if s == suffix}
-    if not same:
-        return None
-    # a longer name only wins if it is as frequent as its own tail (so "在荷塘" loses to "荷塘")
-    best = max(same, key=lambda n: (same[n], -len(n)))
-    for name in sorted(same, key=len, reverse=True):
-        if name.endswith(best) and name != best and same[name] >= same[best]:
-            return name + suffix
-    return best + suffix
 
 
 def find_locality(text: str, head_text: str = "") -> tuple[str | None, str]:
