@@ -73,13 +73,13 @@ def group_by_locality(
     scores: Sequence[float],
     per_locality: int,
     result: Callable[[int], dict[str, Any]],
-    admit: Callable[[dict[str, Any]], bool] | None = None,
+    judge: Callable[[list[int]], str | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Ranked passages (best first) grouped by locality_key, best locality first, with at most
-    `per_locality` passages each (built by `result(i)` only for what is shown). With `admit`, a locality
-    is listed only when one of its passages is admitted."""
+    `per_locality` passages each (built by `result(i)` only for what is shown). With `judge`, a locality
+    is listed only when judge(the indices of all its ranked passages) names how it matches."""
     groups: dict[str, dict[str, Any]] = {}
-    picked: dict[str, list[int]] = {}
+    members: dict[str, list[int]] = {}
     for i, (rec, score) in enumerate(zip(records, scores, strict=True)):
         loc = locality_key(rec)
         g = groups.get(loc)
@@ -88,21 +88,23 @@ def group_by_locality(
                 "locality": loc,
                 "region": rec.get("region"),
                 "province": rec.get("province"),
+                "chain": rec.get("chain") or [],
                 "years": [],
                 "score": round(float(score), 6),
-                "keyword_match": admit is None,
                 "results": [],
             }
-            picked[loc] = []
+            members[loc] = []
         if rec.get("year") and rec["year"] not in g["years"]:
             g["years"].append(rec["year"])
-        if admit is not None and not g["keyword_match"]:
-            g["keyword_match"] = admit(rec)
-        if len(picked[loc]) < per_locality:
-            picked[loc].append(i)
-    kept = [g for g in groups.values() if g["keyword_match"]]
-    for g in kept:
-        g["results"] = [result(i) for i in picked[g["locality"]]]
+        members[loc].append(i)
+    kept = []
+    for loc, g in groups.items():
+        match = judge(members[loc]) if judge is not None else "keyword"
+        if match is None:
+            continue
+        g["match"], g["keyword_match"] = match, match == "keyword"
+        g["results"] = [result(i) for i in members[loc][:per_locality]]
+        kept.append(g)
     return kept
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from kb import glossary, tokens
+from kb import glossary, relevance, tokens
 from kb.embed import Embedder
 from kb.errors import NotFound, UsageError
 from kb.query import (  # noqa: F401  (re-exported: the CLI, web and tests import them from here)
@@ -63,6 +63,10 @@ class Searcher:
         self.glossary = glossary.load_glossary()
         glossary.register_domain_words()
         self._localities = self._scope_localities(None)
+        # the fixed sample a query's dense similarities are contrasted with (kb.relevance)
+        n = reader.n_chunks
+        picks: list[int] = np.linspace(0, n - 1, min(n, relevance.BACKGROUND_ROWS)).astype(int).tolist() if n else []
+        self._background = relevance.background_sample([reader.vector(int(r)) for r in picks])
         self._term_cache: dict[str, list[str]] = {}
 
     # -- search
@@ -92,7 +96,7 @@ class Searcher:
         expansions = direct + related
         q_tokens = tokens.tokenize(norm)
         x_tokens = [t for e in expansions for t in self._term_tokens(e)]
-        ranked, by_row = self._rank(norm, q_tokens + x_tokens, rows, mode)
+        ranked, by_row, signals = self._rank(norm, q_tokens + x_tokens, rows, mode)
         # highlight whole query words, not the sub-words search mode adds for recall (行政 of 行政复议)
         q_words = tokens.words(norm)
         terms = highlight_terms(q_words, expansions)
@@ -108,9 +112,12 @@ class Searcher:
 
         results = [result(i) for i in range(min(k, len(ranked)))]
         mention = Mention(q_words, direct)
-        grouped = group_by_locality(
-            records, [s for _, s in ranked], per_locality, result, admit=lambda rec: mention.found_in(rec["text"])
-        )
+
+        def judge(members: list[int]) -> str | None:
+            keyword = any(mention.found_in(records[i]["text"]) for i in members)
+            return relevance.match_kind(signals, [ranked[i][0] for i in members], keyword)
+
+        grouped = group_by_locality(records, [s for _, s in ranked], per_locality, result, judge)
         matched = {g["locality"] for g in grouped}
         scope = self._scope_localities(filters) if filters.active() else self._localities
         return {
@@ -141,29 +148,38 @@ class Searcher:
 
     def _rank(
         self, norm: str, bm25_tokens: list[str], rows: np.ndarray | None, mode: str
-    ) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
-        """(row, fused score) best first, and the chunk record of every ranked row."""
+    ) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]], relevance.Signals]:
+        """(row, fused score) best first, the chunk record of every ranked row, and what each retriever
+        said of it (for deciding which localities answer)."""
+        signals = relevance.Signals()
         if rows is not None and len(rows) == 0:
-            return [], {}
+            return [], {}, signals
         if mode == "bm25":
-            return _ranked(self._bm25_hits(bm25_tokens, rows))
+            hits = self._bm25_hits(bm25_tokens, rows)
+            signals.bm25 = dict(zip(hits[0].tolist(), hits[1].tolist(), strict=True))
+            return (*_ranked(hits), signals)
         # glossary terms go to BM25 only: added to the embedded query they pull it off the user's topic
         # (recall@5 0.96 → 0.78 with three of them, BENCHMARKS.md)
         qvec = self.embedder.embed_query(norm)
+        signals.background = relevance.background_of(self._background, qvec)
         if mode == "dense":
-            return _ranked(self._dense_hits(qvec, rows))
+            hits = self._dense_hits(qvec, rows)
+            signals.dense = dict(zip(hits[0].tolist(), hits[1].tolist(), strict=True))
+            return (*_ranked(hits), signals)
         # BM25 (and its records) in a worker thread while FAISS searches in this one: both release the GIL,
         # as SQLite does, and once the query is embedded both cores are free. (Started before the embedding,
         # BM25 only slowed the model, which uses both cores.) If the workers are busy with other requests and
         # have not started it, this thread runs it rather than wait in their queue.
         bm25 = worker_pool().submit(self._bm25_hits, bm25_tokens, rows)
-        d_rows, _, d_recs = self._dense_hits(qvec, rows)
-        b_rows, _, b_recs = self._bm25_hits(bm25_tokens, rows) if bm25.cancel() else bm25.result()
+        d_rows, d_scores, d_recs = self._dense_hits(qvec, rows)
+        b_rows, b_scores, b_recs = self._bm25_hits(bm25_tokens, rows) if bm25.cancel() else bm25.result()
+        signals.dense = dict(zip(d_rows.tolist(), d_scores.tolist(), strict=True))
+        signals.bm25 = dict(zip(b_rows.tolist(), b_scores.tolist(), strict=True))
         fused: dict[int, float] = {}
         for ranking, weight in ((d_rows, W_DENSE), (b_rows, W_BM25)):
             for rank, r in enumerate(ranking.tolist()):
                 fused[r] = fused.get(r, 0.0) + weight / (RRF_K + rank + 1)
-        return sorted(fused.items(), key=lambda kv: -kv[1]), {**b_recs, **d_recs}
+        return sorted(fused.items(), key=lambda kv: -kv[1]), {**b_recs, **d_recs}, signals
 
     def _bm25_hits(self, bm25_tokens: list[str], rows: np.ndarray | None) -> Hits:
         found, scores = self.reader.bm25_search(bm25_tokens, DEPTH, rows)

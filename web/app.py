@@ -363,7 +363,8 @@ def _display_groups(out: dict[str, Any], filters: Filters) -> list[dict[str, Any
                 "region": r.get("region"),
                 "province": r.get("province"),
                 "years": list(base.get("years") or []),
-                "keyword_match": loc in mentioned,
+                "keyword_match": bool(base.get("keyword_match")),
+                "match": base.get("match"),
                 "results": [],
             }
         if r.get("year") and r["year"] not in grp["years"]:

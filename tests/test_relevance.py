@@ -1,0 +1,40 @@
+"""The calibrated rule that decides which localities are listed for a query."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kb import relevance
+from kb.relevance import Signals, match_kind, probability
+
+
+def _signals(dense: dict[int, float], bm25: dict[int, float]) -> Signals:
+    return Signals(dense=dense, bm25=bm25, background=(0.80, 0.02))
+
+
+def test_a_strong_keyword_match_is_listed_as_keyword() -> None:
+    s = _signals({1: 0.86, 2: 0.81}, {1: 12.0, 2: 1.0})
+    assert match_kind(s, [1], keyword=True) == "keyword"
+    assert match_kind(s, [2], keyword=False) is None  # near the background, few keywords
+
+
+def test_a_passage_far_above_the_background_is_listed_by_meaning_without_keywords() -> None:
+    # no query word in it, some keyword evidence (sub-words, glossary terms) and a strong dense contrast
+    s = _signals({1: 0.90, 2: 0.80}, {1: 5.0, 2: 5.0, 7: 6.0})
+    assert match_kind(s, [1], keyword=False) == "meaning"
+    assert match_kind(s, [2], keyword=False) is None  # the same keyword evidence at the background
+
+
+def test_probability_grows_with_each_signal() -> None:
+    base = _signals({1: 0.82, 2: 0.86}, {1: 2.0, 2: 2.0, 3: 9.0})
+    assert probability(base, [2], False) > probability(base, [1], False)  # dense contrast
+    more_bm = _signals({1: 0.82}, {1: 6.0, 3: 9.0})
+    assert probability(more_bm, [1], False) > probability(base, [1], False)
+    assert probability(base, [1], True) > probability(base, [1], False)
+
+
+def test_background_is_the_contrast_with_a_fixed_sample() -> None:
+    sample = relevance.background_sample([np.eye(4, dtype=np.float32)[i % 4] for i in range(16)])
+    mu, sd = relevance.background_of(sample, np.array([1, 0, 0, 0], dtype=np.float32))
+    assert abs(mu - 0.25) < 1e-6 and sd > 0
+    assert relevance.background_of(None, np.zeros(4)) is None
