@@ -20,7 +20,7 @@ def test_a_strong_keyword_match_is_listed_as_keyword() -> None:
 
 def test_a_passage_far_above_the_background_is_listed_by_meaning_without_keywords() -> None:
     # no query word in it, some keyword evidence (sub-words, glossary terms) and a strong dense contrast
-    s = _signals({1: 0.90, 2: 0.80}, {1: 5.0, 2: 5.0, 7: 6.0})
+    s = _signals({1: 0.90, 2: 0.80}, {1: 3.0, 2: 3.0, 7: 9.0})
     assert match_kind(s, [1], keyword=False) == "meaning"
     assert match_kind(s, [2], keyword=False) is None  # the same keyword evidence at the background
 
