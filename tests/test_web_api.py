@@ -439,6 +439,17 @@ def test_static_assets_and_head(client):
     assert client.head(f"/?q={Q}").status_code == 200
 
 
+def test_every_setting_has_help_and_is_documented():
+    from web import Settings
+
+    doc = (ROOT / "docs" / "WEB.md").read_text(encoding="utf-8")
+    for name, text in Settings.help().items():
+        assert text.strip(), name
+        assert f"| `{name}` |" in doc, name
+    with pytest.raises(ValueError, match="unknown settings"):
+        create_app({"seeds": "seeds"})
+
+
 # ----------------------------------------------------------------------------- index swap
 
 

@@ -12,9 +12,10 @@ from waitress import create_server
 from kb.build import build, is_stale
 from kb.embed import Embedder
 from kb.errors import UsageError
-from kb.search import Searcher
-from kb.store import IndexLoadError, open_index
-from web.app import Settings, create_app
+from kb.store import IndexLoadError
+from web.app import create_app
+from web.holder import open_searcher
+from web.settings import Settings
 
 
 def _browse(url: str) -> None:
@@ -44,7 +45,7 @@ def serve(
             file=sys.stderr,
         )
     try:
-        searcher = Searcher(open_index(index, expected_model_id=embedder.model_id), embedder)
+        searcher = open_searcher(index, embedder)
     except IndexLoadError as exc:
         raise UsageError(f"{exc} (is {seeds} a folder of reports?)") from exc
 
@@ -53,7 +54,7 @@ def serve(
     except Exception as exc:  # an empty index, say: the server still starts and says so per request
         print(f"kb: warm-up search failed: {exc}", file=sys.stderr)
 
-    app = create_app(Settings(index=index, seeds=seeds, searcher=searcher, own_searcher=True))
+    app = create_app(Settings(index=index, searcher=searcher, own_searcher=True))
     server = create_server(app, host=host, port=port, threads=max(1, threads), ident="kb")
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else (host if ":" not in host else f"[{host}]")
     url = f"http://{shown}:{server.effective_port}/"  # type: ignore[union-attr]
