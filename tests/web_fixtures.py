@@ -1,5 +1,4 @@
-"""Fixtures for the web tests: the app over the session's real index (or conftest's fake_app over a
-hashing-embedder index), test clients, live servers."""
+"""Fixtures for the web tests: apps over the real index and conftest's fake one, test clients, live servers."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request, url_for
 
+from kb.embed import get_embedder
 from kb.search import MAX_QUERY_CHARS
 from web import api, errors, export, pages, render
 from web.errors import MAX_BODY, HttpError, check_raw_request, zh_message
@@ -32,8 +33,6 @@ def _holder(settings: Settings) -> SearcherHolder:
     if settings.searcher is not None:
         searcher, owned = settings.searcher, settings.own_searcher
     else:
-        from kb.embed import get_embedder
-
         searcher, owned = open_searcher(Path(settings.index), get_embedder(settings.model)), True
     return SearcherHolder(searcher, owned=owned, check_interval=settings.check_interval)
 

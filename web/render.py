@@ -1,5 +1,4 @@
-"""HTML pieces built from offsets (highlights, passages, the document body), every piece escaped, and the
-helpers the templates call."""
+"""HTML pieces built from offsets (highlights, passages, the document body, template helpers), all escaped."""
 
 from __future__ import annotations
 
