@@ -228,9 +228,18 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from kb.serve import serve
+    # The one kb → web import, and only here: every other command runs without Flask or the web package.
+    from web.serve import serve
 
-    return serve(args)
+    return serve(
+        Path(args.seeds),
+        Path(args.index),
+        _embedder(args),
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        open_browser=args.open,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

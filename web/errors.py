@@ -1,15 +1,21 @@
-"""One error type for the web layer, raw-input checks, and the JSON error body every /api route returns."""
+"""One error type for the web layer, raw-input checks, and the error handlers: one JSON shape for /api."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import unicodedata
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from flask import Flask, Response, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
 from kb.errors import KbError
+
+log = logging.getLogger("kb.web")
 
 CODES = {
     400: "bad_request",
@@ -160,3 +166,60 @@ def zh_message(err: HttpError) -> str:
         414: "链接过长",
         500: "服务器内部错误",
     }.get(err.status, "请求有误")
+
+
+# ----------------------------------------------------------------------------- handlers
+
+
+def _is_api() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def error_response(err: HttpError) -> Response:
+    """The one JSON shape on /api routes; on pages, the error in the page's own form or on the error page."""
+    if _is_api():
+        resp = jsonify(err.body())
+        resp.status_code = err.status
+        return resp
+    # HTML pages with a form show the error in the form (search, compare); others get the error page.
+    page = g.get("error_page")
+    if page is not None and err.status == 400:
+        template, ctx = page
+        html = render_template(template, error=err, **ctx)
+    else:
+        html = render_template("error.html", error=err)
+    return Response(html, status=err.status, mimetype="text/html")
+
+
+def _http_error(exc: HttpError) -> Response:
+    return error_response(exc)
+
+
+def _kb_error(exc: KbError) -> Response:
+    return error_response(HttpError(exc.http_status, str(exc)))
+
+
+def _werkzeug_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    messages = {
+        404: f"no such page or resource: {request.path}",
+        405: f"{request.method} is not allowed on {request.path}",
+        413: f"the request body is too large; the limit is {MAX_BODY} bytes",
+    }
+    resp = error_response(HttpError(status, messages.get(status, exc.description or exc.name)))
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        resp.headers["Allow"] = ", ".join(exc.valid_methods)
+    return resp
+
+
+def _unexpected(exc: Exception) -> Response:
+    log.exception("kb: unexpected error on %s", request.path)
+    return error_response(HttpError(500, "internal error; the server log has the details"))
+
+
+def init_app(app: Flask) -> None:
+    """Answer every error, ours, the library's, werkzeug's or an unexpected one, through error_response."""
+    app.register_error_handler(HttpError, _http_error)
+    app.register_error_handler(KbError, _kb_error)
+    app.register_error_handler(HTTPException, _werkzeug_error)
+    app.register_error_handler(Exception, _unexpected)

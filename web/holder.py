@@ -5,24 +5,66 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
 
+from flask import current_app, g
+
+from kb.embed import Embedder
 from kb.errors import KbError
 from kb.search import Searcher
 from kb.store import IndexLoadError, current_version, open_index
 
 log = logging.getLogger("kb.web")
 
+T = TypeVar("T")
+MAX_MEMO = 64  # values kept per version (rendered repair logs, one per document viewed)
+
+
+def open_searcher(index: Path, embedder: Embedder) -> Searcher:
+    """A Searcher over the current version in `index`; its reader is closed again if the Searcher fails."""
+    reader = open_index(index, expected_model_id=embedder.model_id)
+    try:
+        return Searcher(reader, embedder)
+    except BaseException:
+        reader.close()
+        raise
+
 
 @dataclass
 class Generation:
-    """One loaded index version and the requests using it right now."""
+    """One loaded index version, the requests using it right now, and what is derived from it: a version
+    never changes, so the values are computed once and die with it."""
 
     searcher: Searcher
     owned: bool  # opened by the holder (closed when retired); an injected searcher is the caller's to close
     users: int = 0
     retired: bool = False
     closed: bool = False
+    _documents: list[dict[str, Any]] | None = field(default=None, repr=False)
+    _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False)
+    _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def documents(self) -> list[dict[str, Any]]:
+        """The document summaries of this version, read once."""
+        docs = self._documents
+        if docs is None:
+            docs = self._documents = self.searcher.reader.documents()
+        return docs
+
+    def memo(self, key: Hashable, make: Callable[[], T]) -> T:
+        """make(), computed once per key for this version; beyond MAX_MEMO keys the oldest is dropped."""
+        with self._memo_lock:
+            if key in self._memo:
+                return self._memo[key]
+        value = make()  # outside the lock: a slow one must not hold up other keys
+        with self._memo_lock:
+            while len(self._memo) >= MAX_MEMO:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[key] = value
+        return value
 
 
 class SearcherHolder:
@@ -45,6 +87,11 @@ class SearcherHolder:
     def searcher(self) -> Searcher:
         """The current searcher (for code that does not need to keep it alive across a swap)."""
         return self._gen.searcher
+
+    @property
+    def current(self) -> Generation:
+        """The current version, not acquired (for code that does not need to keep it alive across a swap)."""
+        return self._gen
 
     def acquire(self) -> Generation:
         self.maybe_reload()
@@ -103,12 +150,7 @@ class SearcherHolder:
         old = self._gen.searcher
         root = old.reader.root
         try:
-            reader = open_index(root, expected_model_id=old.embedder.model_id)
-            try:
-                new = Searcher(reader, old.embedder)
-            except BaseException:
-                reader.close()
-                raise
+            new = open_searcher(root, old.embedder)
         except (IndexLoadError, KbError, OSError) as exc:
             # Keep answering from the version we have; try again only once CURRENT names another version.
             try:
@@ -148,3 +190,32 @@ class SearcherHolder:
                 gen.closed = True
         if close:
             gen.searcher.reader.close()
+
+
+# ----------------------------------------------------------------------------- per request
+
+
+def app_holder() -> SearcherHolder:
+    """The holder of the app handling this request."""
+    holder: SearcherHolder = current_app.extensions["kb"]
+    return holder
+
+
+def generation() -> Generation:
+    """The index version for this request: taken once, kept alive until the request ends (index swaps)."""
+    gen: Generation | None = g.get("kb_gen")
+    if gen is None:
+        gen = g.kb_gen = app_holder().acquire()
+    return gen
+
+
+def searcher() -> Searcher:
+    """The searcher of this request's index version."""
+    return generation().searcher
+
+
+def release_generation(exc: BaseException | None = None) -> None:
+    """Give this request's index version back (a teardown hook), so a retired one can close."""
+    gen = g.pop("kb_gen", None)
+    if gen is not None:
+        app_holder().release(gen)

@@ -1,4 +1,4 @@
-"""The OpenAPI 3 description of the JSON API (served at /api/openapi.json)."""
+"""The OpenAPI 3 description of the JSON API (served at /api/openapi.json): data, and one function."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from kb.model import KINDS
 from kb.search import MAX_K, MAX_QUERY_CHARS
+from web.params import MAX_PER_LOCALITY, MODES
 
 
 def _q(name: str, description: str, schema: dict[str, Any], required: bool = False, example: Any = None) -> dict[str, Any]:
@@ -63,6 +64,8 @@ GROUP = {
         "years": {"type": "array", "items": {"type": "integer"}},
         "score": {"type": "number"},
         "keyword_match": {"type": "boolean"},
+        "match": {"type": "string", "enum": ["keyword", "meaning", "none"]},
+        "chain": {"type": "array", "items": _STR},
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
     },
 }
@@ -215,117 +218,121 @@ def _ok(ref: str, description: str) -> dict[str, Any]:
 ERRORS = {"400": {"$ref": "#/components/responses/BadRequest"}, "414": {"$ref": "#/components/responses/UriTooLong"}}
 
 
-def openapi_document(server_url: str = "") -> dict[str, Any]:
-    k = _q("k", f"Number of passages (1–{MAX_K}).", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10})
-    doc_id = {
-        "name": "doc_id",
-        "in": "path",
-        "required": True,
-        "description": "A document id from /api/docs (or a unique prefix, e.g. 003).",
-        "schema": {"type": "string", "maxLength": 128},
-    }
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "kb — 法治政府建设年度报告 knowledge base",
-            "version": "1",
-            "description": (
-                "Search Chinese local governments' annual rule-of-law reports. Every error, on every /api route, "
-                "is one JSON shape (Error) with a 4xx status."
-            ),
-        },
-        "servers": [{"url": server_url or "/"}],
-        "paths": {
-            "/api/search": {
-                "get": {
-                    "operationId": "search",
-                    "summary": "Passages about a topic, grouped by locality (the JSON of `kb search --json`).",
-                    "parameters": [
-                        _q("q", f"The topic, in Chinese (simplified or traditional) or English; at most {MAX_QUERY_CHARS} characters.",
-                           {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}, required=True, example="行政复议"),
-                        k,
-                        *FILTER_PARAMS,
-                        _q("mode", "Retrieval mode.", {"type": "string", "enum": ["hybrid", "dense", "bm25"], "default": "hybrid"}),
-                    ],
-                    "responses": {"200": _ok("SearchResponse", "Ranked passages and locality groups."), **ERRORS},
-                }
-            },
-            "/api/similar": {
-                "get": {
-                    "operationId": "similar",
-                    "summary": "Passages like a given one (or like a text) from other localities (`kb similar --json`).",
-                    "parameters": [
-                        _q("id", "A passage id (chunk_id) from search results. Give id or text, not both.", {"type": "string", "maxLength": 200}),
-                        _q("text", "Free text to compare with, instead of id.", {"type": "string", "maxLength": MAX_QUERY_CHARS * 4}),
-                        k,
-                        _q("per_locality", "Passages per locality (1–10).", {"type": "integer", "minimum": 1, "maximum": 10, "default": 1}),
-                        _q("same_locality", "Include the passage's own locality.", {"type": "boolean", "default": False}),
-                    ],
-                    "responses": {
-                        "200": _ok("SimilarResponse", "Nearest passages, a few per locality."),
-                        **ERRORS,
-                        "404": {"$ref": "#/components/responses/NotFound"},
-                    },
-                }
-            },
-            "/api/docs": {
-                "get": {
-                    "operationId": "listDocuments",
-                    "summary": "Every indexed report with its metadata and repair counts (`kb docs --json`).",
-                    "responses": {
-                        "200": {
-                            "description": "Documents ordered by doc_id.",
-                            "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/DocumentSummary"}}}},
-                        },
-                        **ERRORS,
-                    },
-                }
-            },
-            "/api/docs/{doc_id}": {
-                "get": {
-                    "operationId": "getDocument",
-                    "summary": "One report: metadata, cleaned text, section tree and repair log (`kb show --json`).",
-                    "parameters": [doc_id],
-                    "responses": {
-                        "200": _ok("Document", "The document."),
-                        **ERRORS,
-                        "404": {"$ref": "#/components/responses/NotFound"},
-                    },
-                }
-            },
-            "/api/health": {
-                "get": {
-                    "operationId": "health",
-                    "summary": "Server status: the index version being served, its model and counts.",
-                    "responses": {"200": _ok("Health", "The server is answering from the index described."), **ERRORS},
-                }
-            },
-            "/api/openapi.json": {
-                "get": {
-                    "operationId": "openapi",
-                    "summary": "This document.",
-                    "responses": {"200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {"schema": {"type": "object"}}}}, **ERRORS},
-                }
-            },
-        },
-        "components": {
-            "schemas": {
-                "Result": RESULT,
-                "LocalityGroup": GROUP,
-                "SearchResponse": SEARCH,
-                "SimilarResponse": SIMILAR,
-                "DocumentSummary": DOC_SUMMARY,
-                "Section": SECTION,
-                "Document": DOCUMENT,
-                "Health": HEALTH,
-                "Error": ERROR,
-            },
+K_PARAM = _q("k", f"Number of passages (1–{MAX_K}).", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10})
+DOC_ID_PARAM = {
+    "name": "doc_id",
+    "in": "path",
+    "required": True,
+    "description": "A document id from /api/docs (or a unique prefix, e.g. 003).",
+    "schema": {"type": "string", "maxLength": 128},
+}
+
+INFO = {
+    "title": "kb — 法治政府建设年度报告 knowledge base",
+    "version": "1",
+    "description": (
+        "Search Chinese local governments' annual rule-of-law reports. Every error, on every /api route, "
+        "is one JSON shape (Error) with a 4xx status."
+    ),
+}
+
+PATHS = {
+    "/api/search": {
+        "get": {
+            "operationId": "search",
+            "summary": "Passages about a topic, grouped by locality (the JSON of `kb search --json`).",
+            "parameters": [
+                _q("q", f"The topic, in Chinese (simplified or traditional) or English; at most {MAX_QUERY_CHARS} characters.",
+                   {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}, required=True, example="行政复议"),
+                K_PARAM,
+                *FILTER_PARAMS,
+                _q("mode", "Retrieval mode.", {"type": "string", "enum": list(MODES), "default": "hybrid"}),
+            ],
+            "responses": {"200": _ok("SearchResponse", "Ranked passages and locality groups."), **ERRORS},
+        }
+    },
+    "/api/similar": {
+        "get": {
+            "operationId": "similar",
+            "summary": "Passages like a given one (or like a text) from other localities (`kb similar --json`).",
+            "parameters": [
+                _q("id", "A passage id (chunk_id) from search results. Give id or text, not both.", {"type": "string", "maxLength": 200}),
+                _q("text", "Free text to compare with, instead of id.", {"type": "string", "maxLength": MAX_QUERY_CHARS * 4}),
+                K_PARAM,
+                _q("per_locality", f"Passages per locality (1–{MAX_PER_LOCALITY}).",
+                   {"type": "integer", "minimum": 1, "maximum": MAX_PER_LOCALITY, "default": 1}),
+                _q("same_locality", "Include the passage's own locality.", {"type": "boolean", "default": False}),
+            ],
             "responses": {
-                "BadRequest": _err("A parameter is missing or invalid; `param` names it and `message` says what is valid."),
-                "NotFound": _err("Unknown document, passage or route."),
-                "MethodNotAllowed": _err("Only GET (and HEAD) are allowed."),
-                "PayloadTooLarge": _err("Request body too large (no route takes a body)."),
-                "UriTooLong": _err("Query string or path too long."),
+                "200": _ok("SimilarResponse", "Nearest passages, a few per locality."),
+                **ERRORS,
+                "404": {"$ref": "#/components/responses/NotFound"},
             },
-        },
-    }
+        }
+    },
+    "/api/docs": {
+        "get": {
+            "operationId": "listDocuments",
+            "summary": "Every indexed report with its metadata and repair counts (`kb docs --json`).",
+            "responses": {
+                "200": {
+                    "description": "Documents ordered by doc_id.",
+                    "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/DocumentSummary"}}}},
+                },
+                **ERRORS,
+            },
+        }
+    },
+    "/api/docs/{doc_id}": {
+        "get": {
+            "operationId": "getDocument",
+            "summary": "One report: metadata, cleaned text, section tree and repair log (`kb show --json`).",
+            "parameters": [DOC_ID_PARAM],
+            "responses": {
+                "200": _ok("Document", "The document."),
+                **ERRORS,
+                "404": {"$ref": "#/components/responses/NotFound"},
+            },
+        }
+    },
+    "/api/health": {
+        "get": {
+            "operationId": "health",
+            "summary": "Server status: the index version being served, its model and counts.",
+            "responses": {"200": _ok("Health", "The server is answering from the index described."), **ERRORS},
+        }
+    },
+    "/api/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document.",
+            "responses": {"200": {"description": "OpenAPI 3.1 document.", "content": {"application/json": {"schema": {"type": "object"}}}}, **ERRORS},
+        }
+    },
+}
+
+COMPONENTS = {
+    "schemas": {
+        "Result": RESULT,
+        "LocalityGroup": GROUP,
+        "SearchResponse": SEARCH,
+        "SimilarResponse": SIMILAR,
+        "DocumentSummary": DOC_SUMMARY,
+        "Section": SECTION,
+        "Document": DOCUMENT,
+        "Health": HEALTH,
+        "Error": ERROR,
+    },
+    "responses": {
+        "BadRequest": _err("A parameter is missing or invalid; `param` names it and `message` says what is valid."),
+        "NotFound": _err("Unknown document, passage or route."),
+        "MethodNotAllowed": _err("Only GET (and HEAD) are allowed."),
+        "PayloadTooLarge": _err("Request body too large (no route takes a body)."),
+        "UriTooLong": _err("Query string or path too long."),
+    },
+}
+
+
+def openapi_document(server_url: str = "") -> dict[str, Any]:
+    """The document, naming `server_url` as the server (the URL the request came to)."""
+    return {"openapi": "3.1.0", "info": INFO, "servers": [{"url": server_url or "/"}], "paths": PATHS, "components": COMPONENTS}

@@ -1,13 +1,14 @@
-"""HTML pieces built from offsets (highlights, passages, the document body), every piece escaped."""
+"""HTML pieces built from offsets (highlights, passages, the document body, template helpers), all escaped."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import url_for
 from markupsafe import Markup, escape
 
 KIND_LABELS = {
@@ -77,6 +78,30 @@ def snippet(text: str, spans: Sequence[Sequence[int]], width: int = 160) -> tupl
     end = start + width
     shifted = [[max(0, int(s) - start), min(width, int(e) - start)] for s, e in spans if e > start and s < end]
     return text[start:end], shifted, start > 0, end < len(text)
+
+
+def passage_html(r: Mapping[str, Any], width: int | None = None, marks: bool = True) -> Markup:
+    """A passage's text with its highlighted query and glossary terms, optionally cut to a snippet."""
+    text, spans = r["text"], (r.get("highlights") or []) if marks else []
+    before = after = False
+    if width is not None:
+        text, spans, before, after = snippet(text, spans, width)
+    body = highlight(text, spans)
+    return (Markup("…") if before else Markup("")) + body + (Markup("…") if after else Markup(""))
+
+
+def doc_href(r: Mapping[str, Any]) -> str:
+    """The link from a passage to its place in the report, marked and scrolled to."""
+    return url_for("pages.doc_page", doc_id=r["doc_id"], hl=f"{r['start']}-{r['end']}") + f"#c-{r['start']}"
+
+
+def bar_class(rel: Any) -> str:
+    """The CSS class of a relevance bar (s0 … s100 in steps of 5; CSP allows no inline widths)."""
+    try:
+        v = float(rel)
+    except (TypeError, ValueError):
+        v = 0.0
+    return f"s{int(round(max(0.0, min(1.0, v)) * 20)) * 5}"
 
 
 def breadcrumb(section_path: Sequence[str]) -> str:

