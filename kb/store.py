@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -496,8 +496,8 @@ CREATE INDEX documents_year ON documents(year);
 """
 
 
-def _crash_point(stage: str) -> None:
-    """No-op; tests replace it to simulate a build killed at `stage`."""
+def _no_stage(stage: str) -> None:
+    """The default on_stage of write_index: nothing to report."""
 
 
 def _fsync_file(path: Path) -> None:
@@ -716,12 +716,16 @@ def write_index(
     *,
     dense: str | dict[str, Any] | None = None,
     progress: bool = False,
+    on_stage: Callable[[str], None] | None = None,
 ) -> Path:
     """Write a complete new index version under root and make it current; returns its folder.
 
     Row i of `vectors` and `tokens` belongs to chunks[i]. `dense` forces the FAISS index type ("flat",
     "hnsw", "ivf", "ivfsq8", or a spec dict); by default it is chosen by size. Old versions beyond the
-    newest two, and temp folders of killed builds, are deleted afterwards."""
+    newest two, and temp folders of killed builds, are deleted afterwards. `on_stage(name)` is called after each
+    step of the write ("tmp-created", "vectors", "dense", "bm25", "sqlite", "manifest", "renamed",
+    "current-tmp", "current"): the benchmark times the stages with it, the tests kill a build there."""
+    stage = on_stage or _no_stage
     root = Path(root)
     x = _validate_inputs(reports, chunks, vectors, tokens)
     n, dim = x.shape
@@ -736,26 +740,26 @@ def write_index(
         tmp = root / (".tmp-" + suffix)
         tmp.mkdir()
         try:
-            _crash_point("tmp-created")
+            stage("tmp-created")
             with open(tmp / VECTORS, "wb") as f:
                 np.save(f, x)
                 f.flush()
                 os.fsync(f.fileno())
-            _crash_point("vectors")
+            stage("vectors")
             index, spec = build_dense_index(x, dense)
             faiss.write_index(index, str(tmp / DENSE))
             ntotal = int(index.ntotal)
             del index
             _fsync_file(tmp / DENSE)
-            _crash_point("dense")
+            stage("dense")
             bm25_info = _write_bm25(tmp / BM25_DIR, tokens, progress)
             for p in (tmp / BM25_DIR).iterdir():
                 _fsync_file(p)
             _fsync_dir(tmp / BM25_DIR)
-            _crash_point("bm25")
+            stage("bm25")
             n_repairs = _write_sqlite(tmp / SQLITE, reports, chunks, tokens)
             _fsync_file(tmp / SQLITE)
-            _crash_point("sqlite")
+            stage("sqlite")
             checksums = {
                 p.relative_to(tmp).as_posix(): {"sha256": _sha256(p), "bytes": p.stat().st_size}
                 for p in _files(tmp)
@@ -785,11 +789,11 @@ def write_index(
                 f.flush()
                 os.fsync(f.fileno())
             _fsync_dir(tmp)
-            _crash_point("manifest")
+            stage("manifest")
             final = root / version
             os.replace(tmp, final)
             _fsync_dir(root)
-            _crash_point("renamed")
+            stage("renamed")
         except Exception:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -798,10 +802,10 @@ def write_index(
             f.write(version + "\n")
             f.flush()
             os.fsync(f.fileno())
-        _crash_point("current-tmp")
+        stage("current-tmp")
         os.replace(cur_tmp, root / CURRENT)
         _fsync_dir(root)
-        _crash_point("current")
+        stage("current")
         keep = {version}
         if previous and (root / previous).is_dir():
             keep.add(previous)

@@ -664,7 +664,7 @@ STAGES = [
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_killed_build_leaves_old_or_new_whole(tmp_path, corpus, monkeypatch, stage):
+def test_killed_build_leaves_old_or_new_whole(tmp_path, corpus, stage):
     build(tmp_path, corpus, build_info={"n": 1})
     reports, chunks, vectors, tokens = corpus
 
@@ -672,10 +672,8 @@ def test_killed_build_leaves_old_or_new_whole(tmp_path, corpus, monkeypatch, sta
         if s == stage:
             raise Killed(s)
 
-    monkeypatch.setattr(store, "_crash_point", crash)
     with pytest.raises(Killed):
-        write_index(tmp_path, reports[:2], chunks[:24], vectors[:24], tokens[:24], MODEL, {"n": 2})
-    monkeypatch.undo()
+        write_index(tmp_path, reports[:2], chunks[:24], vectors[:24], tokens[:24], MODEL, {"n": 2}, on_stage=crash)
     with open_index(tmp_path, MODEL, verify="full") as r:
         n = r.manifest["build_info"]["n"]
         assert n == (2 if stage == "current" else 1)
