@@ -16,7 +16,8 @@ from kb import glossary, lexicon, tokens
 from kb.embed import Embedder
 from kb.errors import NotFound, UsageError
 from kb.model import KINDS
-from kb.store import IndexReader, worker_pool
+from kb.store import IndexReader
+from kb.threads import worker_pool
 
 MAX_QUERY_CHARS = 500
 MAX_K = 100
