@@ -149,7 +149,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     searcher = open_searcher(args)
     k = parse_k(args.k)
-    filters = parse_filters(searcher.reader, args.locality, args.year, args.region, args.kind)
+    filters = parse_filters(searcher.reader, args.locality, args.year, args.region, args.kind, args.province)
     out = searcher.search(args.query, k=k, filters=filters, mode=args.mode)
     if args.json:
         _print_json(out)
@@ -273,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("-k", default=None, help="number of passages (1-100, default 10)")
     q.add_argument("--locality")
     q.add_argument("--year")
-    q.add_argument("--region")
+    q.add_argument("--region", help="any level of the locality's chain: province, city or county (广东, 白云区)")
+    q.add_argument("--province", help="only this province (广东省, 重庆)")
     q.add_argument("--kind", help="achievements, problems, plans or preamble")
     q.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
     q.add_argument("--json", action="store_true")

@@ -18,3 +18,16 @@ class NotFound(KbError):
     """An unknown document or passage id."""
 
     http_status = 404
+
+
+class IndexLoadError(KbError):
+    """The index on disk cannot be used as it is (corrupt, incomplete, or built by another model); the message
+    ends in the rebuild hint."""
+
+    # The server's index is at fault, not the request: a web request never sees this error (the holder keeps
+    # serving the version it has), and if one did it would answer 500 as before this joined KbError.
+    http_status = 500
+
+
+class IndexMissingError(IndexLoadError):
+    """There is no index at the given root."""

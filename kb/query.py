@@ -41,9 +41,10 @@ class Filters:
     year: int | None = None
     region: str | None = None
     kind: str | None = None
+    province: str | None = None
 
     def active(self) -> bool:
-        return any(v is not None for v in (self.locality, self.year, self.region, self.kind))
+        return any(v is not None for v in (self.locality, self.year, self.region, self.kind, self.province))
 
 
 def parse_k(value: Any, default: int = 10) -> int:
@@ -65,6 +66,7 @@ def parse_filters(
     year: Any = None,
     region: str | None = None,
     kind: str | None = None,
+    province: str | None = None,
 ) -> Filters:
     """Validate filter values against the index; errors name the bad value and the valid ones."""
     docs = reader.documents()
@@ -86,13 +88,21 @@ def parse_filters(
     reg = _clean_filter(region)
     if reg is not None:
         reg = normalize_query(reg)
-        known = sorted({d[f] for d in docs for f in ("region", "province") if d.get(f)})
+        # any level of the chain: 广东省, 东莞市, 白云区 … (a district's own report included)
+        known = sorted({d[f] for d in docs for f in ("region", "province") if d.get(f)}
+                       | {part for d in docs for part in d.get("chain") or []})
         if not any(reg in k for k in known):
             raise UsageError(f"unknown region {region!r}; known: {', '.join(known) or '(none)'}")
     kd = _clean_filter(kind)
     if kd is not None and kd not in KINDS:
         raise UsageError(f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-    return Filters(loc, yr, reg, kd)
+    prov = _clean_filter(province)
+    if prov is not None:
+        prov = normalize_query(prov)
+        known = sorted({d["province"] for d in docs if d.get("province")})
+        if not any(prov in k for k in known):
+            raise UsageError(f"unknown province {province!r}; known: {', '.join(known) or '(none)'}")
+    return Filters(loc, yr, reg, kd, prov)
 
 
 def _years(years: list[int]) -> str:

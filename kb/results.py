@@ -55,6 +55,7 @@ def passage(rec: dict[str, Any], score: float, best: float, terms: Sequence[str]
         "locality": rec.get("locality"),
         "region": rec.get("region"),
         "province": rec.get("province"),
+        "chain": rec.get("chain") or [],
         "year": rec.get("year"),
         "title": rec.get("title"),
         "section_path": rec["section_path"],

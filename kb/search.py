@@ -30,7 +30,8 @@ from kb.results import (  # noqa: F401
     passage,
     spans_of,
 )
-from kb.store import IndexReader, worker_pool
+from kb.store import IndexReader
+from kb.threads import worker_pool
 
 DEPTH = 60  # candidates taken from each retriever before fusion
 PER_LOCALITY = 3
@@ -154,7 +155,8 @@ class Searcher:
         if not filters.active():
             return None
         rows = self.reader.rows_where(
-            locality=filters.locality, year=filters.year, region=filters.region, kind=filters.kind
+            locality=filters.locality, year=filters.year, region=filters.region, kind=filters.kind,
+            province=filters.province,
         )
         return rows if rows is not None else None
 

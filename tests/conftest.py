@@ -17,8 +17,8 @@ UNSEEN = Path(__file__).resolve().parent / "data" / "unseen"
 
 @contextlib.contextmanager
 def all_workers_busy() -> Iterator[None]:
-    """Every thread of kb.store's shared worker pool blocked (as by other requests) until the block ends."""
-    from kb.store import WORKERS, worker_pool
+    """Every thread of the shared worker pool (kb.threads) blocked (as by other requests) until the block ends."""
+    from kb.threads import WORKERS, worker_pool
 
     release = threading.Event()
     busy = [worker_pool().submit(release.wait) for _ in range(WORKERS)]

@@ -242,3 +242,16 @@ def test_two_file_names_folding_to_one_id_are_reported_not_crashed(tmp_path: Pat
 def test_unknown_mode_is_an_error_not_a_silent_hybrid_search(searcher: Searcher) -> None:
     with pytest.raises(UsageError, match=r"unknown search mode 'fuzzy'; valid modes: hybrid, bm25, dense"):
         searcher.search("行政复议", mode="fuzzy")
+
+
+def test_region_matches_any_level_of_the_chain_and_province_filters(searcher: Searcher) -> None:
+    docs = searcher.reader.documents()
+    town = next(d for d in docs if len(d.get("chain") or []) == 4)  # province › city › county › township
+    county = town["chain"][2]
+    out = searcher.search("法治建设", k=20, filters=parse_filters(searcher.reader, region=county))
+    assert out["results"] and all(county in r["chain"] for r in out["results"])
+    prov = town["province"]
+    out = searcher.search("法治建设", k=20, filters=parse_filters(searcher.reader, province=prov))
+    assert out["results"] and all(r["province"] == prov for r in out["results"])
+    with pytest.raises(UsageError, match=r"unknown province '火星省'; known: "):
+        parse_filters(searcher.reader, province="火星省")

@@ -15,6 +15,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import pytest
+import scipy.sparse
 from conftest import all_workers_busy
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,9 +26,14 @@ from kb.store import (
     REBUILD_HINT,
     IndexLoadError,
     IndexMissingError,
+    bm25,
     current_version,
+    dense,
+    layout,
     list_versions,
     open_index,
+    rank,
+    scan,
     write_index,
 )
 from kb.tokens import tokenize, tokenize_many
@@ -279,7 +285,7 @@ def test_approximate_index_recall(tmp_path, kind):
 
 def test_dense_spec_choice_by_size():
     assert store.choose_dense_spec(100)["type"] == "flat"
-    assert store.choose_dense_spec(store.FLAT_MAX_ROWS + 1)["type"] != "flat"
+    assert store.choose_dense_spec(dense.FLAT_MAX_ROWS + 1)["type"] != "flat"
     big = store.choose_dense_spec(1_000_000)
     assert big["type"] == "ivfi8" and big["rerank"] > 1 and big["nlist"] == 4000
     assert store.choose_dense_spec(100_000)["nprobe"] >= big["nprobe"]
@@ -289,7 +295,7 @@ def test_dense_spec_choice_by_size():
 
 
 def test_int8_index_falls_back_for_vectors_that_are_not_unit_length(monkeypatch):
-    monkeypatch.setattr(store, "FLAT_MAX_ROWS", 100)  # the automatic choice, at a test's size
+    monkeypatch.setattr(dense, "FLAT_MAX_ROWS", 100)  # the automatic choice, at a test's size
     rng = np.random.default_rng(7)
     v = rng.standard_normal((2000, DIM)).astype(np.float32)  # lengths around 4, not 1
     index, spec = store.build_dense_index(v)
@@ -310,14 +316,14 @@ def test_ivf_scan_in_two_halves_answers_as_one_scan(kind):
     v = centers[rng.integers(0, 20, 3000)] + 0.4 * rng.standard_normal((3000, DIM)) / np.sqrt(DIM)
     v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
     index, spec = store.build_dense_index(v, {"type": kind, "nlist": 40, "nprobe": 24})
-    assert index.nprobe >= store.SPLIT_MIN_PROBES
+    assert index.nprobe >= scan.SPLIT_MIN_PROBES
     queries = (v[:20] * np.float32(spec.get("scale", 1.0))).astype(np.float32)
 
     def check() -> None:
         for x in queries:
-            with store._one_omp_thread():
+            with scan._one_omp_thread():
                 d1, l1 = index.search(x[None], 40)
-            d2, l2 = store._faiss_search(index, x[None], 40)
+            d2, l2 = scan._faiss_search(index, x[None], 40)
             np.testing.assert_allclose(d2[0], d1[0], rtol=1e-5, atol=1e-3)  # same distances, best first
             inside = d2[0] != d2[0][-1]  # at the last distance a tie may pick either row
             assert set(l2[0][inside].tolist()) <= set(l1[0].tolist())
@@ -407,9 +413,18 @@ def test_dense_filter_exact_and_overfetch(reader, corpus, monkeypatch):
         np.array([5, 9, 9, 200, -1]),
     ]
     queries = unit_vectors(8, seed=11)
+    faiss_calls = []
+    faiss_search = dense.dense_search_rows
+
+    def counted(*args, **kw):
+        faiss_calls.append(1)
+        return faiss_search(*args, **kw)
+
+    monkeypatch.setattr(dense, "dense_search_rows", counted)
     for forced in (False, True):
         if forced:  # force the FAISS over-fetch path instead of exact subset scoring
-            monkeypatch.setattr(store, "SUBSET_EXACT_MAX", 0)
+            assert not faiss_calls  # the subsets are small: exact scoring, FAISS not asked
+            monkeypatch.setattr(dense, "SUBSET_EXACT_MAX", 0)
         for sub in subsets:
             valid = np.unique(sub[(sub >= 0) & (sub < len(vectors))])
             for q in queries:
@@ -418,6 +433,7 @@ def test_dense_filter_exact_and_overfetch(reader, corpus, monkeypatch):
                 assert set(rows.tolist()) <= set(valid.tolist())
                 np.testing.assert_array_equal(rows, b_rows)
                 np.testing.assert_allclose(scores, b_scores, rtol=1e-5, atol=1e-6)
+    assert len(faiss_calls) >= len(subsets) * len(queries)  # the forced path ran
     assert reader.dense_search(queries[0], 5, rows=np.array([], dtype=np.int64))[0].size == 0
 
 
@@ -442,11 +458,20 @@ def test_bm25_matches_bm25s_scores(reader, corpus):
 def test_bm25_public_fallback_gives_the_same_answers(reader, monkeypatch):
     qs = [tokenize(q) for q in ("行政复议应诉", "人民调解 法律援助", "府院联动", "阜沙镇 执法 监督")]
     fast = [reader.bm25_search(q, 10) for q in qs]
-    monkeypatch.setattr(store, "_csc_matvec", None)  # as on a scipy without the private module
+    public_calls = []
+    csc_matrix = scipy.sparse.csc_matrix
+
+    def counted(*args, **kw):
+        public_calls.append(1)
+        return csc_matrix(*args, **kw)
+
+    monkeypatch.setattr(scipy.sparse, "csc_matrix", counted)
+    monkeypatch.setattr(bm25, "_csc_matvec", None)  # as on a scipy without the private module
     for q, (rows, scores) in zip(qs, fast, strict=True):
         r2, s2 = reader.bm25_search(q, 10)
         assert r2.tolist() == rows.tolist()
         np.testing.assert_allclose(s2, scores, rtol=1e-6)
+    assert public_calls  # the public path ran
 
 
 @settings(max_examples=200, deadline=None)
@@ -458,11 +483,11 @@ def test_top_candidates_hold_the_top_k(values, k):
     """Heavy ties and zeros: the candidates always include the k best positive rows, and _top then picks
     the lowest rows among ties whatever the candidate set was."""
     scores = np.array(values, dtype=np.float32)
-    cand = store._top_candidates(scores, k)
+    cand = bm25._top_candidates(scores, k)
     assert np.all(scores[cand] > 0)
     positive = np.flatnonzero(scores > 0)
-    want_rows, want_scores = store._top(positive, scores[positive], k)
-    got_rows, got_scores = store._top(cand.astype(np.int64), scores[cand], k)
+    want_rows, want_scores = rank._top(positive, scores[positive], k)
+    got_rows, got_scores = rank._top(cand.astype(np.int64), scores[cand], k)
     assert got_rows.tolist() == want_rows.tolist()
     assert got_scores.tolist() == want_scores.tolist()
     # brute force: best score first, then lowest row
@@ -473,7 +498,7 @@ def test_top_candidates_hold_the_top_k(values, k):
 def test_top_candidates_large_array_uses_the_sample():
     rng = np.random.default_rng(3)
     scores = rng.random(200_000).astype(np.float32)
-    cand = store._top_candidates(scores, 60)
+    cand = bm25._top_candidates(scores, 60)
     assert 60 <= len(cand) < 5_000  # a threshold, not every positive row
     assert set(np.argsort(-scores)[:60].tolist()) <= set(cand.tolist())
 
@@ -570,7 +595,7 @@ def test_large_files_hashed_only_when_full(built, tmp_path, monkeypatch):
     data = bytearray(p.read_bytes())
     data[-3] ^= 0x55
     p.write_bytes(bytes(data))
-    monkeypatch.setattr(store, "FULL_HASH_MAX_BYTES", 0)
+    monkeypatch.setattr(layout, "FULL_HASH_MAX_BYTES", 0)
     open_index(tmp_path / "ix", MODEL).close()  # size checks only
     with pytest.raises(IndexLoadError, match="vectors.npy is corrupt"):
         open_index(tmp_path / "ix", MODEL, verify="full")
@@ -664,7 +689,7 @@ STAGES = [
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_killed_build_leaves_old_or_new_whole(tmp_path, corpus, monkeypatch, stage):
+def test_killed_build_leaves_old_or_new_whole(tmp_path, corpus, stage):
     build(tmp_path, corpus, build_info={"n": 1})
     reports, chunks, vectors, tokens = corpus
 
@@ -672,10 +697,8 @@ def test_killed_build_leaves_old_or_new_whole(tmp_path, corpus, monkeypatch, sta
         if s == stage:
             raise Killed(s)
 
-    monkeypatch.setattr(store, "_crash_point", crash)
     with pytest.raises(Killed):
-        write_index(tmp_path, reports[:2], chunks[:24], vectors[:24], tokens[:24], MODEL, {"n": 2})
-    monkeypatch.undo()
+        write_index(tmp_path, reports[:2], chunks[:24], vectors[:24], tokens[:24], MODEL, {"n": 2}, on_stage=crash)
     with open_index(tmp_path, MODEL, verify="full") as r:
         n = r.manifest["build_info"]["n"]
         assert n == (2 if stage == "current" else 1)

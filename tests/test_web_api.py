@@ -122,7 +122,7 @@ def test_openapi_document(fake_client):
     assert set(spec["paths"]) == {"/api/search", "/api/similar", "/api/docs", "/api/docs/{doc_id}", "/api/health",
                                   "/api/openapi.json"}
     search_params = {p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]}
-    assert search_params == {"q", "k", "locality", "year", "region", "kind", "mode"}
+    assert search_params == {"q", "k", "locality", "year", "region", "province", "kind", "mode"}
     similar_params = {p["name"] for p in spec["paths"]["/api/similar"]["get"]["parameters"]}
     assert {"id", "text", "k", "per_locality"} <= similar_params
     err = spec["components"]["schemas"]["Error"]

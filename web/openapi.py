@@ -23,7 +23,8 @@ _NULL_INT = {"type": ["integer", "null"]}
 FILTER_PARAMS = [
     _q("locality", "Only this locality (substring match, e.g. 阜沙 finds 阜沙镇).", {"type": "string", "maxLength": 100}),
     _q("year", "Only reports of this year (four digits).", {"type": "string", "pattern": "^[0-9]{4}$"}, example="2023"),
-    _q("region", "Only this region or province (substring match, e.g. 广东省, 中山市).", {"type": "string", "maxLength": 100}),
+    _q("region", "Only this region: any level of the locality's chain (substring match, e.g. 广东省, 中山市, 白云区).", {"type": "string", "maxLength": 100}),
+    _q("province", "Only this province (substring match, e.g. 广东省, 重庆).", {"type": "string", "maxLength": 100}),
     _q("kind", "Only passages from this kind of section.", {"type": "string", "enum": list(KINDS)}),
 ]
 
@@ -37,6 +38,7 @@ RESULT = {
         "locality": _NULL_STR,
         "region": _NULL_STR,
         "province": _NULL_STR,
+        "chain": {"type": "array", "items": _STR},
         "year": _NULL_INT,
         "title": _NULL_STR,
         "section_path": {"type": "array", "items": _STR, "description": "Headings from the top, e.g. 二、… › (八)…"},

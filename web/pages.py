@@ -31,7 +31,7 @@ bp = Blueprint("pages", __name__)
 EXAMPLES = ["行政复议", "如何化解基层矛盾纠纷", "legal aid", "府院联动", "綜合行政執法改革"]
 COMPARE_EXAMPLES = ["法律援助", "行政复议", "矛盾纠纷化解"]
 MAX_TOPICS = 3
-_FILTER_NAMES = (("locality", "地区"), ("year", "年份"), ("region", "区域"), ("kind", "章节"))
+_FILTER_NAMES = (("locality", "地区"), ("year", "年份"), ("province", "省份"), ("region", "区域"), ("kind", "章节"))
 
 
 def _result_links(k: int, filters: Filters, page: int, pages: int) -> dict[str, Any]:

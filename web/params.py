@@ -14,7 +14,7 @@ from web.errors import HttpError, param
 from web.holder import generation
 
 MODES = ("hybrid", "dense", "bm25")
-FORM_FIELDS = ("q", "k", "locality", "year", "region", "kind")
+FORM_FIELDS = ("q", "k", "locality", "year", "region", "province", "kind")
 MAX_PAGE = 10_000
 MAX_PER_LOCALITY = 10  # passages per locality, on the similar page and /api/similar alike
 _DOC_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,127}$")
@@ -58,7 +58,7 @@ def k_arg() -> int:
 def filters_arg(s: Searcher) -> Filters:
     """Each filter validated on its own, so an error names the parameter at fault."""
     values: dict[str, Any] = {}
-    for name in ("locality", "year", "region", "kind"):
+    for name in ("locality", "year", "region", "province", "kind"):
         raw = arg(name)
         if raw is None:
             continue

@@ -26,6 +26,7 @@ def filter_options(docs: Sequence[dict[str, Any]]) -> dict[str, list[tuple[str, 
         "locality": [(loc, f"{loc}（{region}）" if region else loc) for loc, region in locs.items()],
         "year": [(str(y), str(y)) for y in years],
         "region": [(r, r) for r in regions],
+        "province": [(p, p) for p in sorted({d["province"] for d in docs if d.get("province")})],
         "kind": [(k, " ".join(render.KIND_LABELS.get(k, (k, k)))) for k in FILTER_KINDS],
     }
 

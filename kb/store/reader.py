@@ -1,0 +1,177 @@
+"""IndexReader: the current index version opened and verified, searched and read through its three parts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.errors import IndexLoadError, IndexMissingError
+from kb.model import Report
+from kb.store.bm25 import Bm25Index
+from kb.store.dense import DenseIndex
+from kb.store.layout import (
+    _VERSION_RE,
+    BM25_DIR,
+    CURRENT,
+    _fail,
+    current_version,
+    read_manifest,
+    verify_files,
+)
+from kb.store.records import Records
+
+
+def open_index(
+    root: str | Path, expected_model_id: str | None = None, *, verify: str = "auto", pool_size: int = 4
+) -> IndexReader:
+    """Open the current index version under root, verified (see IndexReader)."""
+    return IndexReader(root, expected_model_id, verify=verify, pool_size=pool_size)
+
+
+class IndexReader:
+    """A loaded, verified index version: FAISS + BM25 + SQLite, searchable from many threads.
+
+    verify="auto" checks every file's size and the sha256 of files under FULL_HASH_MAX_BYTES;
+    "full" hashes everything; "sizes" hashes nothing."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        expected_model_id: str | None = None,
+        *,
+        verify: str = "auto",
+        pool_size: int = 4,
+    ) -> None:
+        if verify not in ("auto", "full", "sizes"):
+            raise ValueError(f"verify={verify!r}; valid: 'auto', 'full', 'sizes'")
+        self.root = Path(root)
+        self._closed = False
+        version = current_version(self.root)
+        if version is None:
+            raise _fail(f"no index at {self.root} ({self.root / CURRENT} is missing)", IndexMissingError)
+        if not _VERSION_RE.match(version):
+            raise _fail(f"{self.root / CURRENT} names {version!r}, which is not a version folder name")
+        self.version = version
+        self.path = self.root / version
+        if not self.path.is_dir():
+            raise _fail(f"{self.root / CURRENT} names {version}, but {self.path} does not exist")
+        self.manifest = read_manifest(self.path, expected_model_id)
+        verify_files(self.path, self.manifest, verify)
+        try:
+            self._load(pool_size)
+        except IndexLoadError:
+            self.close()
+            raise
+        except Exception as e:
+            self.close()
+            raise _fail(f"cannot load index {self.path}: {type(e).__name__}: {e}") from e
+
+    def _load(self, pool_size: int) -> None:
+        m = self.manifest
+        self.model_id: str = m["model_id"]
+        self.dim = int(m["dim"])
+        self._dense = DenseIndex(self.path, m)
+        self.n_chunks = self._dense.n
+        self._bm25 = Bm25Index(self.path / BM25_DIR, m.get("bm25", {}), self.n_chunks)
+        self._records = Records(self.path, self.n_chunks, m["counts"]["documents"], pool_size)
+
+    def close(self) -> None:
+        """Release the SQLite connections and FAISS/BM25 data; the reader is unusable afterwards."""
+        self._closed = True
+        for part in ("_records", "_dense", "_bm25"):  # a failed load has only some of them
+            if hasattr(self, part):
+                getattr(self, part).close()
+
+    def __enter__(self) -> IndexReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"IndexReader({str(self.path)!r}, chunks={getattr(self, 'n_chunks', '?')})"
+
+    def is_current(self) -> bool:
+        """Whether root/CURRENT still names this version (a server reopens when it does not)."""
+        return current_version(self.root) == self.version
+
+    # -- search
+
+    def dense_search(
+        self, qvec: np.ndarray, k: int, rows: np.ndarray | Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k chunk rows by inner product with qvec (best first), optionally only among `rows`."""
+        q = np.ascontiguousarray(np.asarray(qvec, dtype=np.float32).reshape(-1))
+        if q.shape[0] != self.dim:
+            raise ValueError(
+                f"query vector has dimension {q.shape[0]}; the index ({self.model_id}) has {self.dim}"
+            )
+        return self._dense.search(q, k, rows)
+
+    def bm25_search(
+        self, query_tokens: Sequence[str], k: int, rows: np.ndarray | Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k chunk rows by BM25 (best first, score > 0 only); tokens unknown to the index are ignored."""
+        return self._bm25.search(query_tokens, k, rows)
+
+    def vector(self, row: int) -> np.ndarray:
+        """The stored vector of a chunk row (a copy)."""
+        return self._dense.vector(row)
+
+    # -- chunks and documents
+
+    def chunks(self, rows: Sequence[int] | np.ndarray) -> list[dict[str, Any]]:
+        """Chunk records in the order of `rows`: row, chunk_id, doc_id, ordinal, section_path (list), kind,
+        start, end, text, and their document's source, locality, region, province, year, level, title."""
+        return self._records.chunks(rows)
+
+    def chunk_by_id(self, chunk_id: str) -> dict[str, Any] | None:
+        """One chunk record (as chunks()) by chunk_id, or None."""
+        return self._records.chunk_by_id(chunk_id)
+
+    def doc_chunks(self, doc_id: str) -> list[dict[str, Any]]:
+        """A document's chunk records in reading order."""
+        return self._records.doc_chunks(doc_id)
+
+    def chunk_tokens(self, rows: Sequence[int] | np.ndarray) -> list[list[str]]:
+        """The BM25 tokens stored for each row (lets an incremental build skip re-tokenizing)."""
+        return self._records.chunk_tokens(rows)
+
+    def rows_where(
+        self,
+        locality: str | Sequence[str] | None = None,
+        year: int | str | Sequence[int | str] | None = None,
+        region: str | Sequence[str] | None = None,
+        kind: str | Sequence[str] | None = None,
+        doc_ids: Sequence[str] | None = None,
+        level: str | Sequence[str] | None = None,
+        province: str | Sequence[str] | None = None,
+    ) -> np.ndarray | None:
+        """Sorted chunk rows matching every given filter, or None when no filter is given.
+
+        locality and region match as substrings (region also matches the province), so 阜沙 finds
+        阜沙镇 and 广东 finds every 广东省 report; a list means any of its values; year, kind, level and
+        doc_ids match exactly."""
+        return self._records.rows_where(
+            locality=locality, year=year, region=region, kind=kind, doc_ids=doc_ids, level=level,
+            province=province,
+        )
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every document's summary (Report.summary()), ordered by doc_id."""
+        return self._records.documents()
+
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        """A document's summary plus headline, encoding, sha256, text, sections (tree) and repair_log."""
+        return self._records.document(doc_id)
+
+    def raw_text(self, doc_id: str) -> str | None:
+        """The document's text as ingested, before cleaning."""
+        return self._records.raw_text(doc_id)
+
+    def report(self, doc_id: str) -> Report | None:
+        """The stored Report, rebuilt (for incremental builds that keep unchanged documents)."""
+        return self._records.report(doc_id)
