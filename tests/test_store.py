@@ -360,21 +360,6 @@ def test_vector_file_reads_rows_as_numpy_does(tmp_path):
         vf.close()
 
 
-def test_measure_dense_choices_runs():
-    from kb.densebench import measure_dense_choices
-
-    cands = [
-        {"type": "flat"},
-        {"type": "hnswsq8", "M": 16, "efConstruction": 40, "efSearch": 32, "rerank": 4},
-    ]
-    out = measure_dense_choices(
-        [400], dim=16, n_queries=10, data=["lowrank"], candidates=cands, measure_memory=False
-    )
-    assert [r["type"] for r in out] == ["flat", "hnswsq8"]
-    assert out[0]["recall@10"] == 1.0 and out[1]["recall@10"] >= 0.8
-    assert all(r["p50_ms"] > 0 and r["file_bytes_per_vector"] > 0 for r in out)
-
-
 # ---- filters ---------------------------------------------------------------------------------------
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kb import benchgen, tokens
+from bench import corpus
+from kb import tokens
 from kb.model import Chunk, Report
 
 SENTENCES = [
@@ -22,8 +23,8 @@ SENTENCES = [
 KINDS = ["achievements"] * 5 + ["problems"] * 2 + ["plans"] * 2
 
 
-def _material() -> benchgen.Material:
-    return benchgen.Material(
+def _material() -> corpus.Material:
+    return corpus.Material(
         list(SENTENCES),
         list(KINDS),
         {"achievements": [("一、主要举措和成效", "(一)行政复议"), ()], "problems": [("二、存在的问题",)]},
@@ -45,7 +46,7 @@ def test_extract_material_keeps_whole_sentences_with_their_kind():
 
     item = Item()
     item.report, item.chunks = report, chunks  # type: ignore[attr-defined]
-    m = benchgen.extract_material([item])
+    m = corpus.extract_material([item])
     assert m.sentences == [SENTENCES[0], SENTENCES[1], SENTENCES[5]]  # headings and the fragment 短句。 dropped
     assert m.kinds == ["achievements", "achievements", "problems"]
     assert m.paths["problems"] == [("二、存在的问题",)]
@@ -53,8 +54,8 @@ def test_extract_material_keeps_whole_sentences_with_their_kind():
 
 def test_generate_is_deterministic_and_well_formed():
     m = _material()
-    c = benchgen.generate(m, 300, seed=3, passages_per_report=(20, 30), years_per_locality=2)
-    again = benchgen.generate(m, 300, seed=3, passages_per_report=(20, 30), years_per_locality=2)
+    c = corpus.generate(m, 300, seed=3, passages_per_report=(20, 30), years_per_locality=2)
+    again = corpus.generate(m, 300, seed=3, passages_per_report=(20, 30), years_per_locality=2)
     assert [x.text for x in c.chunks] == [x.text for x in again.chunks]
     assert len(c.chunks) == 300 and len(c.indptr) == 301
     assert len({x.chunk_id for x in c.chunks}) == 300
@@ -66,7 +67,7 @@ def test_generate_is_deterministic_and_well_formed():
         assert docs[ch.doc_id].text[ch.start : ch.end] == ch.text
         assert tuple(ch.section_path) == c.paths[c.path_ids[i]]
     assert c.localities >= 2 and len({r.locality for r in c.reports}) == c.localities
-    assert all(r.year in benchgen.YEARS for r in c.reports)
+    assert all(r.year in corpus.YEARS for r in c.reports)
     # a locality reports once per year
     pairs = [(r.locality, r.year) for r in c.reports]
     assert len(pairs) == len(set(pairs))
@@ -74,25 +75,25 @@ def test_generate_is_deterministic_and_well_formed():
 
 def test_composed_tokens_equal_tokenizing_each_passage():
     m = _material()
-    c = benchgen.generate(m, 40, seed=1)
+    c = corpus.generate(m, 40, seed=1)
     st = tokens.tokenize_many(m.sentences)
     pt = [tokens.tokenize(" › ".join(p) + "\n") if p else [] for p in c.paths]
-    assert benchgen.compose_tokens(c, st, pt) == tokens.tokenize_many([x.embed_text() for x in c.chunks])
+    assert corpus.compose_tokens(c, st, pt) == tokens.tokenize_many([x.embed_text() for x in c.chunks])
 
 
 def test_composed_vectors_are_unit_and_follow_the_sentences():
     m = _material()
-    c = benchgen.generate(m, 200, seed=2)
+    c = corpus.generate(m, 200, seed=2)
     rng = np.random.default_rng(0)
     sv = rng.standard_normal((len(m.sentences), 32)).astype(np.float32)
-    v = benchgen.compose_vectors(c, sv, noise=0.0)
+    v = corpus.compose_vectors(c, sv, noise=0.0)
     assert v.shape == (200, 32) and v.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
     ids = c.chunk_sentences(0)
     w = np.array([len(m.sentences[i]) for i in ids], dtype=np.float32)
     x = (w[:, None] * sv[ids]).sum(0)
     np.testing.assert_allclose(v[0], x / np.linalg.norm(x), rtol=1e-4, atol=1e-5)
-    noisy = benchgen.compose_vectors(c, sv, noise=0.05)
+    noisy = corpus.compose_vectors(c, sv, noise=0.05)
     assert np.all(np.sum(noisy * v, axis=1) > 0.99)
     with pytest.raises(ValueError):
-        benchgen.compose_vectors(c, sv[:3])
+        corpus.compose_vectors(c, sv[:3])

@@ -151,9 +151,8 @@ def generate(
         raise ValueError(f"n_passages must be >= 0; got {n_passages}")
     rng = random.Random(seed)
     pools = {k: v for k, v in material.by_kind().items() if v}
-    every = list(range(len(material.sentences)))
     lens = [len(s) for s in material.sentences]
-    fits = [i for i in every if lens[i] <= hi]
+    fits = [i for i in range(len(material.sentences)) if lens[i] <= hi]
     if not fits:
         raise ValueError(f"no material sentence is at most {hi} characters long")
     pools = {k: [i for i in v if lens[i] <= hi] or fits for k, v in pools.items()}
@@ -163,96 +162,25 @@ def generate(
         ps = material.paths.get(k) or [()]
         path_ids_by_kind[k] = list(range(len(path_list), len(path_list) + len(ps)))
         path_list.extend(ps)
-
-    # reports: sizes first, so the number of localities is known
-    sizes: list[int] = []
-    left = n_passages
-    a, b = passages_per_report
-    while left > 0:
-        m = min(left, rng.randint(a, b))
-        sizes.append(m)
-        left -= m
-    n_loc = max(1, -(-len(sizes) // max(1, years_per_locality)))
-    taken: set[str] = set()
-    cities = _names(rng, max(1, n_loc // 8), 2, "市", taken)
-    towns = []
-    for _ in range(n_loc):
-        suffix, level = rng.choice(_TOWN_SUFFIX)
-        towns.append((_names(rng, 1, 2, suffix, taken)[0], level))
-    city_of = [(rng.choice(cities), rng.choice(PROVINCES)) for _ in range(len(cities))]
-    start_years = [rng.randrange(0, max(1, len(years) - years_per_locality + 1)) for _ in range(n_loc)]
-
+    sizes = _report_sizes(rng, n_passages, passages_per_report)  # first, so the number of localities is known
+    places = _Places(rng, len(sizes), years_per_locality, years)
     reports: list[Report] = []
     chunks: list[Chunk] = []
     indptr = [0]
     sids: list[int] = []
     pids: list[int] = []
     for r, m in enumerate(sizes):
-        loc_i = r % n_loc
-        town, level = towns[loc_i]
-        city, province = city_of[loc_i % len(city_of)]
-        year = years[(start_years[loc_i] + r // n_loc) % len(years)]
-        doc_id = f"syn{r:07d}"
-        texts: list[str] = []
-        plan = _kind_plan(rng, m)
         doc_chunks: list[tuple[str, int, str]] = []
-        for kind in plan:
-            pool = pools.get(kind) or fits
-            target = rng.randint(lo, hi)
-            parts: list[int] = []
-            length = 0
-            tries = 0
-            while length < target and tries < 64:
-                s = pool[rng.randrange(len(pool))]
-                if length + lens[s] > hi:
-                    tries += 1
-                    if length >= lo:
-                        break
-                    continue
-                parts.append(s)
-                length += lens[s]
-            while length < lo:  # tiny pools: fill from the shortest sentences
-                s = min(fits, key=lambda i: lens[i])
-                parts.append(s)
-                length += lens[s]
+        for kind in _kind_plan(rng, m):
+            parts = _passage(rng, pools.get(kind) or fits, fits, lens, lo, hi)
             sids.extend(parts)
             indptr.append(len(sids))
             pid = rng.choice(path_ids_by_kind[kind])
             pids.append(pid)
-            text = "".join(material.sentences[i] for i in parts)
-            texts.append(text)
-            doc_chunks.append((kind, pid, text))
-        body = "\n".join(texts)
-        sections: list[Section] = []
-        pos = 0
-        for ordinal, (kind, pid, text) in enumerate(doc_chunks):
-            start, end = pos, pos + len(text)
-            pos = end + 1
-            h = hashlib.blake2b(f"{doc_id}:{ordinal}".encode(), digest_size=5).hexdigest()
-            chunks.append(Chunk(f"{doc_id}:{h}", doc_id, ordinal, list(path_list[pid]), kind, start, end, text))
-            if sections and sections[-1].kind == kind:
-                sections[-1].end = end
-            else:
-                sections.append(Section(KIND_HEADINGS.get(kind, ""), 1, kind, start, end))
-        reports.append(
-            Report(
-                doc_id=doc_id,
-                source=f"{doc_id}.txt",
-                sha256=hashlib.sha256(body.encode()).hexdigest(),
-                encoding="utf-8",
-                raw_text=body,
-                text=body,
-                title=f"{city}{town}{year}年法治政府建设年度报告",
-                headline=None,
-                locality=town,
-                level=level,
-                region=city,
-                province=province,
-                year=year,
-                published=None,
-                sections=sections,
-            )
-        )
+            doc_chunks.append((kind, pid, "".join(material.sentences[i] for i in parts)))
+        report, report_chunks = _report(f"syn{r:07d}", doc_chunks, path_list, *places.of(r))
+        reports.append(report)
+        chunks.extend(report_chunks)
     return SyntheticCorpus(
         reports=reports,
         chunks=chunks,
@@ -260,9 +188,110 @@ def generate(
         sentence_ids=np.asarray(sids, dtype=np.int32),
         path_ids=np.asarray(pids, dtype=np.int32),
         paths=path_list,
-        localities=n_loc,
+        localities=places.count,
         sentence_chars=np.asarray(lens, dtype=np.int32),
     )
+
+
+def _report_sizes(rng: random.Random, n_passages: int, passages_per_report: tuple[int, int]) -> list[int]:
+    sizes: list[int] = []
+    left = n_passages
+    a, b = passages_per_report
+    while left > 0:
+        m = min(left, rng.randint(a, b))
+        sizes.append(m)
+        left -= m
+    return sizes
+
+
+class _Places:
+    """The synthetic localities of a corpus (a town and its city, in a real province) and their years."""
+
+    def __init__(self, rng: random.Random, n_reports: int, years_per_locality: int, years: Sequence[int]) -> None:
+        self.count = n_loc = max(1, -(-n_reports // max(1, years_per_locality)))
+        self.years = years
+        taken: set[str] = set()
+        cities = _names(rng, max(1, n_loc // 8), 2, "市", taken)
+        self.towns = []
+        for _ in range(n_loc):
+            suffix, level = rng.choice(_TOWN_SUFFIX)
+            self.towns.append((_names(rng, 1, 2, suffix, taken)[0], level))
+        self.city_of = [(rng.choice(cities), rng.choice(PROVINCES)) for _ in range(len(cities))]
+        self.start_years = [rng.randrange(0, max(1, len(years) - years_per_locality + 1)) for _ in range(n_loc)]
+
+    def of(self, r: int) -> tuple[str, str, str, str, int]:
+        """Report r's town, level, city, province and year: localities take turns, one year after another."""
+        loc_i = r % self.count
+        town, level = self.towns[loc_i]
+        city, province = self.city_of[loc_i % len(self.city_of)]
+        year = self.years[(self.start_years[loc_i] + r // self.count) % len(self.years)]
+        return town, level, city, province, year
+
+
+def _passage(rng: random.Random, pool: list[int], fits: list[int], lens: list[int], lo: int, hi: int) -> list[int]:
+    """Material sentences for one passage of lo..hi characters, drawn from `pool`."""
+    target = rng.randint(lo, hi)
+    parts: list[int] = []
+    length = 0
+    tries = 0
+    while length < target and tries < 64:
+        s = pool[rng.randrange(len(pool))]
+        if length + lens[s] > hi:
+            tries += 1
+            if length >= lo:
+                break
+            continue
+        parts.append(s)
+        length += lens[s]
+    while length < lo:  # tiny pools: fill from the shortest sentences
+        s = min(fits, key=lambda i: lens[i])
+        parts.append(s)
+        length += lens[s]
+    return parts
+
+
+def _report(
+    doc_id: str,
+    doc_chunks: list[tuple[str, int, str]],
+    path_list: list[tuple[str, ...]],
+    town: str,
+    level: str,
+    city: str,
+    province: str,
+    year: int,
+) -> tuple[Report, list[Chunk]]:
+    """A report of the given (kind, path id, text) passages, one per line, with its chunks and sections."""
+    body = "\n".join(text for _, _, text in doc_chunks)
+    chunks: list[Chunk] = []
+    sections: list[Section] = []
+    pos = 0
+    for ordinal, (kind, pid, text) in enumerate(doc_chunks):
+        start, end = pos, pos + len(text)
+        pos = end + 1
+        h = hashlib.blake2b(f"{doc_id}:{ordinal}".encode(), digest_size=5).hexdigest()
+        chunks.append(Chunk(f"{doc_id}:{h}", doc_id, ordinal, list(path_list[pid]), kind, start, end, text))
+        if sections and sections[-1].kind == kind:
+            sections[-1].end = end
+        else:
+            sections.append(Section(KIND_HEADINGS.get(kind, ""), 1, kind, start, end))
+    report = Report(
+        doc_id=doc_id,
+        source=f"{doc_id}.txt",
+        sha256=hashlib.sha256(body.encode()).hexdigest(),
+        encoding="utf-8",
+        raw_text=body,
+        text=body,
+        title=f"{city}{town}{year}年法治政府建设年度报告",
+        headline=None,
+        locality=town,
+        level=level,
+        region=city,
+        province=province,
+        year=year,
+        published=None,
+        sections=sections,
+    )
+    return report, chunks
 
 
 def compose_tokens(

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faiss
@@ -118,6 +119,20 @@ def _build_key(spec: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in spec.items() if k not in SEARCH_PARAMS}, sort_keys=True)
 
 
+@dataclass
+class _DataSet:
+    """One size and kind of synthetic data: its saved vectors (memory-mapped), queries and exact top k."""
+
+    n: int
+    kind: str
+    dim: int
+    k: int
+    q: np.ndarray
+    truth: np.ndarray
+    vectors: np.ndarray
+    folder: str
+
+
 def measure_dense_choices(
     sizes: Iterable[int],
     dim: int = 384,
@@ -137,7 +152,7 @@ def measure_dense_choices(
     only in search-time parameters share one build. HNSW candidates are skipped where the last HNSW build,
     scaled linearly, would exceed max_build_seconds."""
     results: list[dict[str, Any]] = []
-    hnsw_rate: float | None = None  # seconds per vector at efConstruction 80, from the last HNSW build
+    hnsw_rate: list[float] = []  # seconds per vector at efConstruction 80, from the last HNSW build
     for n in sizes:
         cands = list(candidates) if candidates is not None else default_candidates(n)
         for kind in data:
@@ -153,64 +168,79 @@ def measure_dense_choices(
                 del x
                 gc.collect()
                 vectors = np.load(os.path.join(td, "vectors.npy"), mmap_mode="r")
+                ds = _DataSet(n, kind, dim, k, q, truth, vectors, td)
                 built: dict[str, tuple[str, float]] = {}
                 for spec in cands:
-                    row: dict[str, Any] = {"n": n, "data": kind, "dim": dim, **spec}
-                    key = _build_key(spec)
-                    efc = spec.get("efConstruction", 80)
-                    if (
-                        key not in built
-                        and spec["type"].startswith("hnsw")
-                        and max_build_seconds is not None
-                        and hnsw_rate is not None
-                        and hnsw_rate * n * efc / 80 > max_build_seconds
-                    ):
-                        row["skipped"] = "HNSW build would exceed max_build_seconds"
-                        results.append(row)
-                        if log:
-                            log(row)
-                        continue
-                    if key not in built:
-                        t0 = time.perf_counter()
-                        index, full = build_dense_index(vectors, spec)
-                        secs = time.perf_counter() - t0
-                        if spec["type"].startswith("hnsw"):
-                            hnsw_rate = secs / n * 80 / efc
-                        path = os.path.join(td, f"dense{len(built)}.faiss")
-                        faiss.write_index(index, path)
-                        del index
-                        gc.collect()
-                        built[key] = (path, secs)
-                    path, secs = built[key]
-                    full = dict(spec)
-                    row["build_s"] = round(secs, 2)
-                    row["file_bytes_per_vector"] = round(os.path.getsize(path) / n, 1)
-                    res = _resident_kb(path, full, q) if measure_memory else {}
-                    if res:
-                        row["rss_anon_bytes_per_vector"] = round(res["RssAnon"] * 1024 / n, 1)
-                        row["rss_file_bytes_per_vector"] = round(res["RssFile"] * 1024 / n, 1)
-                    loaded = read_dense_index(path, full)
-                    for i in range(min(20, n_queries)):  # warm caches
-                        dense_search_rows(loaded, full, vectors, q[i], k)
-                    lat = np.empty(n_queries)
-                    found = np.full((n_queries, k), -1, dtype=np.int64)
-                    for i in range(n_queries):
-                        t = time.perf_counter_ns()
-                        rows, _ = dense_search_rows(loaded, full, vectors, q[i], k)
-                        lat[i] = (time.perf_counter_ns() - t) / 1e6
-                        found[i, : len(rows)] = rows
-                    del loaded
-                    row["p50_ms"] = round(float(np.percentile(lat, 50)), 3)
-                    row["p95_ms"] = round(float(np.percentile(lat, 95)), 3)
-                    row[f"recall@{k}"] = round(
-                        float(np.mean([len(set(found[i]) & set(truth[i])) / k for i in range(n_queries)])), 4
-                    )
+                    row = _measure_candidate(ds, spec, built, hnsw_rate, max_build_seconds, measure_memory)
                     results.append(row)
                     if log:
                         log(row)
-                del vectors
+                del ds, vectors
             gc.collect()
     return results
+
+
+def _measure_candidate(
+    ds: _DataSet,
+    spec: dict[str, Any],
+    built: dict[str, tuple[str, float]],
+    hnsw_rate: list[float],
+    max_build_seconds: float | None,
+    measure_memory: bool,
+) -> dict[str, Any]:
+    """One candidate's row: built (or its build shared with an earlier candidate), loaded, measured."""
+    n = ds.n
+    row: dict[str, Any] = {"n": n, "data": ds.kind, "dim": ds.dim, **spec}
+    key = _build_key(spec)
+    efc = spec.get("efConstruction", 80)
+    if (
+        key not in built
+        and spec["type"].startswith("hnsw")
+        and max_build_seconds is not None
+        and hnsw_rate
+        and hnsw_rate[-1] * n * efc / 80 > max_build_seconds
+    ):
+        row["skipped"] = "HNSW build would exceed max_build_seconds"
+        return row
+    if key not in built:
+        t0 = time.perf_counter()
+        index, full = build_dense_index(ds.vectors, spec)
+        secs = time.perf_counter() - t0
+        if spec["type"].startswith("hnsw"):
+            hnsw_rate[:] = [secs / n * 80 / efc]
+        path = os.path.join(ds.folder, f"dense{len(built)}.faiss")
+        faiss.write_index(index, path)
+        del index
+        gc.collect()
+        built[key] = (path, secs)
+    path, secs = built[key]
+    full = dict(spec)
+    row["build_s"] = round(secs, 2)
+    row["file_bytes_per_vector"] = round(os.path.getsize(path) / n, 1)
+    res = _resident_kb(path, full, ds.q) if measure_memory else {}
+    if res:
+        row["rss_anon_bytes_per_vector"] = round(res["RssAnon"] * 1024 / n, 1)
+        row["rss_file_bytes_per_vector"] = round(res["RssFile"] * 1024 / n, 1)
+    row.update(_latency_and_recall(read_dense_index(path, full), full, ds))
+    return row
+
+
+def _latency_and_recall(loaded: Any, spec: dict[str, Any], ds: _DataSet) -> dict[str, float]:
+    n_queries, k = len(ds.q), ds.k
+    for i in range(min(20, n_queries)):  # warm caches
+        dense_search_rows(loaded, spec, ds.vectors, ds.q[i], k)
+    lat = np.empty(n_queries)
+    found = np.full((n_queries, k), -1, dtype=np.int64)
+    for i in range(n_queries):
+        t = time.perf_counter_ns()
+        rows, _ = dense_search_rows(loaded, spec, ds.vectors, ds.q[i], k)
+        lat[i] = (time.perf_counter_ns() - t) / 1e6
+        found[i, : len(rows)] = rows
+    return {
+        "p50_ms": round(float(np.percentile(lat, 50)), 3),
+        "p95_ms": round(float(np.percentile(lat, 95)), 3),
+        f"recall@{k}": round(float(np.mean([len(set(found[i]) & set(ds.truth[i])) / k for i in range(n_queries)])), 4),
+    }
 
 
 if __name__ == "__main__":
