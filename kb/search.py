@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from kb import glossary, lexicon, tokens
+from kb import glossary, tokens
+from kb.clean import lexicon
 from kb.embed import Embedder
 from kb.errors import NotFound, UsageError
 from kb.model import KINDS
