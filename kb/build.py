@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib
+import importlib.util
 import sys
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +24,77 @@ from kb.model import Chunk
 from kb.store import IndexLoadError, IndexMissingError, IndexReader, open_index, write_index
 
 CACHE_FILE = "embcache.sqlite"
-# Modules whose code decides what a report turns into; their source is part of the index's fingerprint,
-# so a change to cleaning or chunking makes every report "changed" without anyone bumping a number.
-_PIPELINE_MODULES = ("clean", "lexicon", "textedit", "meta", "segment", "chunk", "corpus", "model", "tokens")
+# The stages that decide what a report and its tokens turn into. The fingerprint hashes their source and
+# that of every kb module they import, transitively, read from the files Python imported them from (a
+# package whole), so moving or splitting a module keeps it hashed without anyone updating a list.
+PIPELINE_MODULES = (
+    "kb.corpus", "kb.ingest", "kb.clean", "kb.meta", "kb.segment", "kb.chunk", "kb.tokens", "kb.glossary",
+)
+# Libraries whose upgrade can change the cleaned text, the metadata or the tokens: OpenCC (t2s), jieba
+# (dictionary), pypinyin (readings) and the gazetteers meta reads (cpca; add any other gazetteer here).
+PIPELINE_PACKAGES = ("opencc", "jieba", "pypinyin", "cpca")
+# Data the pipeline reads (the glossary, word lists): hashed whole, whatever reads which file.
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+def _module_files(name: str) -> dict[Path, str]:
+    """The source of an imported kb module (its file, or every file of a package), each with the package
+    its relative imports start from."""
+    file = importlib.import_module(name).__file__
+    if file is None:
+        raise RuntimeError(f"pipeline module {name} has no source file to fingerprint")
+    path = Path(file).resolve()
+    if path.name != "__init__.py":
+        return {path: name.rpartition(".")[0]}
+    return {p: ".".join([name, *p.parent.relative_to(path.parent).parts]) for p in path.parent.rglob("*.py")}
+
+
+def _kb_imports(path: Path, package: str) -> set[str]:
+    """The top-level kb modules (kb.x) that a source file imports, lazy imports included."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")
+            base = ".".join(parts[: len(parts) + 1 - node.level]) if node.level else ""
+            module = ".".join(filter(None, [base, node.module]))
+            names += [module, *(f"{module}.{a.name}" for a in node.names)]
+    tops = {".".join(n.split(".")[:2]) for n in names if n.startswith("kb.")}
+    return {t for t in tops if importlib.util.find_spec(t) is not None}
+
+
+def pipeline_sources() -> list[Path]:
+    """Every source file of PIPELINE_MODULES and of the kb modules they import, transitively."""
+    todo, seen, files = list(PIPELINE_MODULES), set(), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for path, package in _module_files(name).items():
+            files.add(path)
+            todo += _kb_imports(path, package)
+    return sorted(files)
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 @lru_cache(maxsize=1)
 def pipeline_fingerprint() -> str:
-    """A hash of the processing code and the glossary (its terms are jieba words for BM25)."""
+    """A hash of the processing code, the data it reads and the versions of the libraries it rests on."""
     h = hashlib.sha256()
-    kb_dir = Path(__file__).resolve().parent
-    for name in _PIPELINE_MODULES:
-        h.update((kb_dir / f"{name}.py").read_bytes())
-    h.update(glossary.DEFAULT_PATH.read_bytes())
+    data = sorted(p for p in DATA_DIR.iterdir() if p.is_file())
+    # file contents, not paths: a module moved without a change to its code leaves the fingerprint alone
+    for digest in sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in [*pipeline_sources(), *data]):
+        h.update(digest.encode())
+    for package in PIPELINE_PACKAGES:
+        h.update(f"\n{package}=={_version(package)}".encode())
     return h.hexdigest()[:16]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from kb.clean import DATE_LINE, PLACE_LINE
 from kb.model import Chunk, Section
+from kb.patterns import DATE_LINE, PLACE_LINE
 from kb.segment import text_kind, walk
 
 # Sizes in characters of cleaned text. multilingual-e5-small reads at most 512 tokens; its tokenizer

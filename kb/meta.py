@@ -9,9 +9,9 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from kb.clean import DATE_LINE, Header, iso_date
 from kb.locality import Locality
 from kb.locality import find_locality as locate
+from kb.patterns import DATE_LINE, Header, iso_date
 
 # Administrative suffix → level; longest first so that 街道 wins over a bare 道.
 _SUFFIX_LEVEL = {"街道": "subdistrict", "镇": "town", "乡": "township", "区": "district", "县": "county"}

@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from kb import lexicon
+from kb.clean import lexicon
 from kb.errors import UsageError
 from kb.model import KINDS
 from kb.store import IndexReader

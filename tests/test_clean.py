@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kb import lexicon
-from kb.clean import LOST_MARK, clean, fix_punctuation_runs, remove_glosses
-from kb.textedit import EditableText
+from kb.clean import LOST_MARK, clean, lexicon
+from kb.clean.edits import EditableText
+from kb.clean.normalize import fix_punctuation_runs, remove_glosses
 
 GLOSS = re.compile(r"\([a-zü]*[āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ][a-zü]*\)")
 _S2T = opencc.OpenCC("s2t")

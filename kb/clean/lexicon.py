@@ -11,6 +11,10 @@ import opencc
 _lock = threading.Lock()
 _T2S = opencc.OpenCC("t2s")
 
+TONE_VOWELS = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
+# One pinyin syllable as scraped pages write glosses: lowercase, tone-marked or not.
+PINYIN = rf"[a-zü{TONE_VOWELS}ê]{{1,7}}"
+
 
 def to_simplified(text: str) -> str:
     """Traditional → simplified Chinese (OpenCC t2s, phrase-aware)."""
