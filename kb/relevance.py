@@ -62,7 +62,11 @@ def probability(signals: Signals, rows: Sequence[int], keyword: bool) -> float:
     z = max(zs) if zs else (_NO_DENSE if not signals.dense else -3.0)
     bm = max((signals.bm25.get(r, 0.0) for r in rows), default=0.0)
     top = signals.top_bm25
-    x = (z, math.log1p(bm), bm / top if top > 0 else 0.0, 1.0 if keyword else 0.0)
+    if signals.bm25 or not signals.dense:
+        bm_log, bm_share = math.log1p(bm), bm / top if top > 0 else 0.0
+    else:  # dense-only search: BM25 was not asked, so it says nothing either way
+        bm_log, bm_share = MEANS[1], MEANS[2]
+    x = (z, bm_log, bm_share, 1.0 if keyword else 0.0)
     logit = WEIGHTS[0] + sum(w * (v - m) / s for w, v, m, s in zip(WEIGHTS[1:], x, MEANS, SDS, strict=True))
     return 1.0 / (1.0 + math.exp(-logit))
 
