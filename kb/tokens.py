@@ -137,30 +137,32 @@ STOPWORDS: frozenset[str] = frozenset(
 )
 
 _lock = threading.Lock()
-_ready = False
+_tokenizer: jieba.Tokenizer | None = None
 _added: set[str] = set()
 
 
-def _ensure_ready() -> None:
-    global _ready
-    if _ready:
-        return
-    with _lock:
-        if _ready:
-            return
-        jieba.setLogLevel(logging.WARNING)
-        jieba.initialize()
-        _ready = True
+def _jieba() -> jieba.Tokenizer:
+    """This module's own jieba tokenizer, built on first use. Domain terms go into it and never into
+    jieba's global dictionary, which cleaning's word statistics or the host application may read."""
+    global _tokenizer
+    if _tokenizer is None:
+        with _lock:
+            if _tokenizer is None:
+                jieba.setLogLevel(logging.WARNING)
+                tokenizer = jieba.Tokenizer()
+                tokenizer.initialize()
+                _tokenizer = tokenizer
+    return _tokenizer
 
 
 def add_words(words: Iterable[str]) -> None:
-    """Register domain terms (e.g. 行政复议, 府院联动) so jieba keeps them whole; idempotent."""
-    _ensure_ready()
+    """Register domain terms (e.g. 行政复议, 府院联动) so the tokenizer keeps them whole; idempotent."""
+    tokenizer = _jieba()
     with _lock:
         for w in words:
             w = w.strip()
             if w and w not in _added:
-                jieba.add_word(w)
+                tokenizer.add_word(w)
                 _added.add(w)
 
 
@@ -179,9 +181,8 @@ def tokenize(text: str) -> list[str]:
     """Search-mode tokens of normalized text: words plus the sub-words of long words, lowercased."""
     if not text:
         return []
-    _ensure_ready()
     out: list[str] = []
-    for tok in jieba.cut_for_search(text, HMM=_HMM):
+    for tok in _jieba().cut_for_search(text, HMM=_HMM):
         tok = tok.strip().lower()
         if tok and _keep(tok):
             out.append(tok)
@@ -192,15 +193,14 @@ def words(text: str) -> list[str]:
     """Whole words of normalized text (jieba's precise mode), for deciding what a passage mentions."""
     if not text:
         return []
-    _ensure_ready()
-    return [t for t in (w.strip().lower() for w in jieba.cut(text, HMM=_HMM)) if t and _keep(t)]
+    return [t for t in (w.strip().lower() for w in _jieba().cut(text, HMM=_HMM)) if t and _keep(t)]
 
 
 def tokenize_many(
     texts: Sequence[str] | Iterable[str], progress: bool = False, **tqdm_kw: Any
 ) -> list[list[str]]:
     """tokenize() over many texts, with an optional tqdm bar."""
-    _ensure_ready()
+    _jieba()  # load the dictionary before the bar starts timing
     total = len(texts) if isinstance(texts, Sequence) else None
     it = tqdm(texts, total=total, desc="tokenize", unit="chunk", disable=not progress, **tqdm_kw)
     return [tokenize(t) for t in it]

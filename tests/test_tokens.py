@@ -55,6 +55,17 @@ def test_add_words_keeps_domain_term_whole():
     assert term in added_words()
 
 
+def test_add_words_leaves_jiebas_global_dictionary_alone():
+    import jieba
+
+    term = "捌玖拾联动"
+    add_words([term])
+    assert term in tokenize(f"推进{term}机制")
+    # the terms go into kb.tokens' own tokenizer: jieba's global one (and whoever reads it) never sees them
+    assert term not in jieba.lcut(f"推进{term}机制", HMM=False)
+    assert term not in jieba.dt.FREQ
+
+
 def test_tokenize_many_matches_tokenize():
     texts = ["行政复议应诉", "Legal aid", "", "人民调解及时化解矛盾"]
     assert tokenize_many(texts, progress=True) == [tokenize(t) for t in texts]
