@@ -41,6 +41,13 @@ def test_chinese_stopwords_dropped():
     assert "法治" in toks and "政府" in toks
 
 
+def test_stopwords_come_from_the_data_file():
+    assert len(STOPWORDS) == 107
+    assert {"的", "进一步", "一是", "十", "the", "be"} <= STOPWORDS
+    # compared with lowercased tokens, so kept in lowercase; the file's comment line is no stop word
+    assert all(w == w.strip().lower() and not w.startswith("#") for w in STOPWORDS)
+
+
 def test_empty():
     assert tokenize("") == []
     assert tokenize_many([]) == []
