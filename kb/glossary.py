@@ -209,7 +209,8 @@ def load_glossary(path: Path | None = None) -> Glossary:
 
 
 def register_domain_words() -> None:
-    """Make every glossary term a whole jieba token, for the corpus and the queries alike."""
+    """Make every glossary term a whole BM25 token, for the corpus and the queries alike (only in
+    kb.tokens' own tokenizer: cleaning's dictionary stays as jieba ships it)."""
     from kb import tokens
 
     tokens.add_words(e.term for e in load_glossary().entries)

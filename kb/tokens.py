@@ -6,6 +6,7 @@ import logging
 import threading
 import warnings
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -24,143 +25,40 @@ TOKENIZER_ID = "jieba-search-hmm0-v1"
 # characters, which still match.
 _HMM = False
 
+# Words never indexed or searched for. Editing the file changes what tokenize() returns: bump TOKENIZER_ID.
 STOPWORDS: frozenset[str] = frozenset(
-    [
-        "的",
-        "了",
-        "和",
-        "与",
-        "及",
-        "等",
-        "在",
-        "是",
-        "对",
-        "为",
-        "将",
-        "把",
-        "以",
-        "中",
-        "共",
-        "其",
-        "并",
-        "之",
-        "于",
-        "由",
-        "从",
-        "被",
-        "而",
-        "或",
-        "也",
-        "还",
-        "又",
-        "就",
-        "都",
-        "所",
-        "这",
-        "那",
-        "个",
-        "有",
-        "向",
-        "上",
-        "下",
-        "着",
-        "给",
-        "让",
-        "使",
-        "年",
-        "月",
-        "日",
-        "各",
-        "该",
-        "此",
-        "已",
-        "但",
-        "且",
-        "即",
-        "如",
-        "按",
-        "经",
-        "我",
-        "我们",
-        "工作",
-        "进一步",
-        "进行",
-        "开展",
-        "方面",
-        "一是",
-        "二是",
-        "三是",
-        "四是",
-        "五是",
-        "六是",
-        "七是",
-        "八是",
-        "九是",
-        "十是",
-        "一",
-        "二",
-        "三",
-        "四",
-        "五",
-        "六",
-        "七",
-        "八",
-        "九",
-        "十",
-        "the",
-        "of",
-        "and",
-        "for",
-        "in",
-        "on",
-        "to",
-        "a",
-        "an",
-        "is",
-        "are",
-        "how",
-        "what",
-        "which",
-        "who",
-        "why",
-        "when",
-        "where",
-        "do",
-        "does",
-        "with",
-        "by",
-        "at",
-        "as",
-        "or",
-        "be",
-    ]
+    line.strip()
+    for line in (Path(__file__).parent / "data" / "stopwords.txt").read_text(encoding="utf-8").splitlines()
+    if line.strip() and not line.startswith("#")
 )
 
 _lock = threading.Lock()
-_ready = False
+_tokenizer: jieba.Tokenizer | None = None
 _added: set[str] = set()
 
 
-def _ensure_ready() -> None:
-    global _ready
-    if _ready:
-        return
-    with _lock:
-        if _ready:
-            return
-        jieba.setLogLevel(logging.WARNING)
-        jieba.initialize()
-        _ready = True
+def _jieba() -> jieba.Tokenizer:
+    """This module's own jieba tokenizer, built on first use. Domain terms go into it and never into
+    jieba's global dictionary, which cleaning's word statistics or the host application may read."""
+    global _tokenizer
+    if _tokenizer is None:
+        with _lock:
+            if _tokenizer is None:
+                jieba.setLogLevel(logging.WARNING)
+                tokenizer = jieba.Tokenizer()
+                tokenizer.initialize()
+                _tokenizer = tokenizer
+    return _tokenizer
 
 
 def add_words(words: Iterable[str]) -> None:
-    """Register domain terms (e.g. 行政复议, 府院联动) so jieba keeps them whole; idempotent."""
-    _ensure_ready()
+    """Register domain terms (e.g. 行政复议, 府院联动) so the tokenizer keeps them whole; idempotent."""
+    tokenizer = _jieba()
     with _lock:
         for w in words:
             w = w.strip()
             if w and w not in _added:
-                jieba.add_word(w)
+                tokenizer.add_word(w)
                 _added.add(w)
 
 
@@ -179,9 +77,8 @@ def tokenize(text: str) -> list[str]:
     """Search-mode tokens of normalized text: words plus the sub-words of long words, lowercased."""
     if not text:
         return []
-    _ensure_ready()
     out: list[str] = []
-    for tok in jieba.cut_for_search(text, HMM=_HMM):
+    for tok in _jieba().cut_for_search(text, HMM=_HMM):
         tok = tok.strip().lower()
         if tok and _keep(tok):
             out.append(tok)
@@ -192,15 +89,14 @@ def words(text: str) -> list[str]:
     """Whole words of normalized text (jieba's precise mode), for deciding what a passage mentions."""
     if not text:
         return []
-    _ensure_ready()
-    return [t for t in (w.strip().lower() for w in jieba.cut(text, HMM=_HMM)) if t and _keep(t)]
+    return [t for t in (w.strip().lower() for w in _jieba().cut(text, HMM=_HMM)) if t and _keep(t)]
 
 
 def tokenize_many(
     texts: Sequence[str] | Iterable[str], progress: bool = False, **tqdm_kw: Any
 ) -> list[list[str]]:
     """tokenize() over many texts, with an optional tqdm bar."""
-    _ensure_ready()
+    _jieba()  # load the dictionary before the bar starts timing
     total = len(texts) if isinstance(texts, Sequence) else None
     it = tqdm(texts, total=total, desc="tokenize", unit="chunk", disable=not progress, **tqdm_kw)
     return [tokenize(t) for t in it]

@@ -41,6 +41,13 @@ def test_chinese_stopwords_dropped():
     assert "法治" in toks and "政府" in toks
 
 
+def test_stopwords_come_from_the_data_file():
+    assert len(STOPWORDS) == 107
+    assert {"的", "进一步", "一是", "十", "the", "be"} <= STOPWORDS
+    # compared with lowercased tokens, so kept in lowercase; the file's comment line is no stop word
+    assert all(w == w.strip().lower() and not w.startswith("#") for w in STOPWORDS)
+
+
 def test_empty():
     assert tokenize("") == []
     assert tokenize_many([]) == []
@@ -53,6 +60,17 @@ def test_add_words_keeps_domain_term_whole():
     add_words([term, "  ", term])
     assert term in tokenize(f"推进{term}机制")
     assert term in added_words()
+
+
+def test_add_words_leaves_jiebas_global_dictionary_alone():
+    import jieba
+
+    term = "捌玖拾联动"
+    add_words([term])
+    assert term in tokenize(f"推进{term}机制")
+    # the terms go into kb.tokens' own tokenizer: jieba's global one (and whoever reads it) never sees them
+    assert term not in jieba.lcut(f"推进{term}机制", HMM=False)
+    assert term not in jieba.dt.FREQ
 
 
 def test_tokenize_many_matches_tokenize():

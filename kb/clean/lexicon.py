@@ -1,9 +1,10 @@
-"""Character and word statistics (from jieba's dictionary) and pinyin readings, for judging repairs."""
+"""Character and word statistics (jieba's bundled dictionary, as shipped) and pinyin readings, for judging repairs."""
 
 from __future__ import annotations
 
 import math
 import threading
+import warnings
 from functools import lru_cache
 
 import opencc
@@ -23,13 +24,19 @@ def to_simplified(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def word_freq() -> dict[str, int]:
-    """jieba's word → frequency table (prefix entries with frequency 0 left out)."""
-    import jieba
+    """The word → frequency table of jieba's bundled dictionary as shipped (prefix entries left out).
 
-    with _lock:
+    Read through a jieba tokenizer of its own, never jieba's global one: words other code adds there
+    would make a repair depend on what ran in the process before cleaning.
+    """
+    with _lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # jieba 0.42 imports pkg_resources, which warns of its own deprecation
+        import jieba
+
         jieba.setLogLevel(60)
-        jieba.dt.initialize()
-        return {w: f for w, f in jieba.dt.FREQ.items() if f > 0}
+        dictionary = jieba.Tokenizer()
+        dictionary.initialize()
+        return {w: f for w, f in dictionary.FREQ.items() if f > 0}
 
 
 @lru_cache(maxsize=1)
