@@ -75,10 +75,12 @@ def group_by_locality(
     per_locality: int,
     result: Callable[[int], dict[str, Any]],
     judge: Callable[[list[int]], str | None] | None = None,
+    keep_share: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Ranked passages (best first) grouped by locality_key, best locality first, with at most
     `per_locality` passages each (built by `result(i)` only for what is shown). With `judge`, a locality
-    is listed only when judge(the indices of all its ranked passages) names how it matches."""
+    is listed only when judge(the indices of all its ranked passages) names how it matches. A card keeps
+    only the passages scoring at least `keep_share` of its best one."""
     groups: dict[str, dict[str, Any]] = {}
     members: dict[str, list[int]] = {}
     for i, (rec, score) in enumerate(zip(records, scores, strict=True)):
@@ -104,7 +106,8 @@ def group_by_locality(
         if match is None:
             continue
         g["match"], g["keyword_match"] = match, match == "keyword"
-        g["results"] = [result(i) for i in members[loc][:per_locality]]
+        floor = keep_share * scores[members[loc][0]]
+        g["results"] = [result(i) for i in members[loc][:per_locality] if scores[i] >= floor]
         kept.append(g)
     return kept
 
