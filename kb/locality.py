@@ -110,6 +110,10 @@ def _choose(names: dict[str, _Name], cues: dict[str, float]) -> _Name | None:
     counties = [n for n in names.values() if n.kind not in _TOWNSHIP_KINDS]
     if town_cue == county_cue == 0:
         group = list(names.values())
+    elif town_cue > county_cue and not towns:
+        # a town speaking of itself whose name the table lacks (renamed, merged, mistyped): its county is
+        # not the answer
+        return None
     else:
         group = towns if (towns and town_cue >= county_cue) or not counties else counties
     # the title names the reporting unit last ("汕头市龙湖区龙祥街道2023年…")

@@ -48,7 +48,7 @@ def infer_meta(text: str, header: Header) -> Meta:
     place = locate(text, head_text)
     if place.status == "unnamed":
         # a name the table does not know (renamed, merged, or a typo) is shown, flagged unverified
-        written, lvl = find_locality(text, head_text)
+        written, lvl = find_locality(text, "\n".join(filter(None, [head_text, _opening(text)])))
         if written:
             place = Locality(written, lvl, "unverified")
     locality, level = place.written, place.level
@@ -62,6 +62,18 @@ def infer_meta(text: str, header: Header) -> Meta:
     year = find_year(text, header.title, published)
     title = header.title or generated_title(region, locality, year)
     return Meta(title, header.headline, locality, level, region, province, year, published, place)
+
+
+# The subject of the first sentence: "2023年,某某镇坚持…", "2022年以来,某某街道…".
+_OPENING_SUBJECT = re.compile(
+    r"^\s*(?:20\d\d\s*年(?:度|以来|来)?\s*[,，]?\s*)?(?:在[^,，。]{2,30}[,，]\s*)?([\u4e00-\u9fff]{2,6}?(?:街道|镇|乡))(?=[\u4e00-\u9fff])"
+)
+
+
+def _opening(text: str) -> str:
+    """The name the report's first sentence opens with, if it is a township-level one."""
+    m = _OPENING_SUBJECT.match(text.lstrip()[:160])
+    return m.group(1) if m else ""
 
 
 def generated_title(region: str | None, locality: str | None, year: int | None) -> str:

@@ -78,3 +78,11 @@ def test_a_title_name_the_table_does_not_know_is_flagged_unverified() -> None:
 )
 def test_the_year_comes_from_the_report_not_page_dates_or_outline_spans(text: str, year: int) -> None:
     assert find_year(text, None, None) == year
+
+
+def test_a_town_the_table_lacks_is_not_replaced_by_its_county() -> None:
+    # 新晖镇 is not a division; the report speaks as a town, so its county (房县) is not the answer
+    m = _meta("2023年,新晖镇坚持以习近平法治思想为指导,我镇推进依法行政。房县县委要求全镇落实。我镇开展普法20场。")
+    assert (m.locality, m.level, m.place.status) == ("新晖镇", "town", "unverified")
+    m = _meta("2022年以来,我镇认真贯彻上级部署,紧密结合镇情推进依法行政。房县县委要求。我镇调解纠纷40件。")
+    assert m.locality is None and m.place.status == "unnamed"
