@@ -86,3 +86,15 @@ def test_a_town_the_table_lacks_is_not_replaced_by_its_county() -> None:
     assert (m.locality, m.level, m.place.status) == ("新晖镇", "town", "unverified")
     m = _meta("2022年以来,我镇认真贯彻上级部署,紧密结合镇情推进依法行政。房县县委要求。我镇调解纠纷40件。")
     assert m.locality is None and m.place.status == "unnamed"
+
+
+def test_the_scan_is_bounded_on_a_huge_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.locality as loc
+
+    seen: list[int] = []
+    real = loc._mentions
+    monkeypatch.setattr(loc, "_mentions", lambda g, text: seen.append(len(text)) or real(g, text))
+    body = "2024年,清溪镇在东莞市委领导下推进依法行政。" + "我镇开展普法宣传活动,调解矛盾纠纷。" * 200_000
+    place = loc.find_locality(body)
+    assert place.written == "清溪镇" and place.chain[1] == "东莞市"
+    assert max(seen) <= loc.SCAN_CHARS  # the work does not grow with the report
