@@ -5,20 +5,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
-# A logistic model over four signals of a locality's passages (the strongest of each):
+# A logistic model over five signals of a locality's passages (the strongest of each):
 #   z     — dense similarity as a z-score against the query's similarity to a fixed sample of the corpus
 #           (the bundled model's raw cosines sit in 0.72–0.92 for any query, so only the contrast tells);
 #   bm    — log(1 + BM25 score);
 #   bm_r  — BM25 score as a share of the query's best one;
-#   kw    — the passage names the query's words or glossary terms (Mention).
+#   kw    — the passage names the query's words or glossary terms (Mention);
+#   z_r   — the dense contrast as a share of the query's best contrast.
 # Fitted on the judged queries of both dev sets plus the off-topic list, with relevant = the locality has a
 # judged passage; the figures on the half a fit did not see are in BENCHMARKS.md "Which localities are listed".
-WEIGHTS = (-1.6172, 0.4699, 0.649, 0.7312, 0.3828)
-MEANS = (0.5904, 0.8234, 0.2312, 0.1688)
-SDS = (1.6852, 0.7116, 0.2615, 0.3745)
+WEIGHTS = (-1.7511, 0.1406, 0.6504, 0.6913, 0.38, 0.5349)
+MEANS = (0.5904, 0.8234, 0.2312, 0.1688, 0.3881)
+SDS = (1.6852, 0.7116, 0.2615, 0.3745, 0.2675)
 THRESHOLD = 0.45
 BACKGROUND_ROWS = 512
 _NO_DENSE = MEANS[0]  # bm25-only search: the dense signal says nothing either way
@@ -32,9 +34,15 @@ class Signals:
     bm25: dict[int, float] = field(default_factory=dict)
     background: tuple[float, float] | None = None  # mean, sd of the query's similarity to the sample
 
-    @property
+    @cached_property  # read once the retrievers have answered
     def top_bm25(self) -> float:
         return max(self.bm25.values(), default=0.0)
+
+    @cached_property
+    def top_z(self) -> float:
+        """The best dense contrast of the query (1.0 when none is positive)."""
+        best = max((z for z in (self.z(r) for r in self.dense) if z is not None), default=0.0)
+        return best if best > 0 else 1.0
 
     def z(self, row: int) -> float | None:
         score = self.dense.get(row)
@@ -66,7 +74,8 @@ def probability(signals: Signals, rows: Sequence[int], keyword: bool) -> float:
         bm_log, bm_share = math.log1p(bm), bm / top if top > 0 else 0.0
     else:  # dense-only search: BM25 was not asked, so it says nothing either way
         bm_log, bm_share = MEANS[1], MEANS[2]
-    x = (z, bm_log, bm_share, 1.0 if keyword else 0.0)
+    z_share = max(z, 0.0) / signals.top_z if zs else MEANS[4] if not signals.dense else 0.0
+    x = (z, bm_log, bm_share, 1.0 if keyword else 0.0, z_share)
     logit = WEIGHTS[0] + sum(w * (v - m) / s for w, v, m, s in zip(WEIGHTS[1:], x, MEANS, SDS, strict=True))
     return 1.0 / (1.0 + math.exp(-logit))
 

@@ -38,3 +38,10 @@ def test_background_is_the_contrast_with_a_fixed_sample() -> None:
     mu, sd = relevance.background_of(sample, np.array([1, 0, 0, 0], dtype=np.float32))
     assert abs(mu - 0.25) < 1e-6 and sd > 0
     assert relevance.background_of(None, np.zeros(4)) is None
+
+
+def test_the_dense_contrast_counts_as_a_share_of_the_querys_best() -> None:
+    # the same absolute contrast weighs more when it is the query's best than when a far better one exists
+    alone = _signals({1: 0.86}, {1: 3.0, 9: 9.0})
+    behind = _signals({1: 0.86, 2: 0.95}, {1: 3.0, 9: 9.0})
+    assert probability(alone, [1], False) > probability(behind, [1], False)
