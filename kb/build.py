@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from kb import glossary, tokens
-from kb.corpus import Processed, process_raw, taken_id_message
+from kb.corpus import Processed, process_raw, skip_record, taken_id_message
 from kb.embed import Embedder, EmbeddingCache, embed_with_cache, get_embedder
 from kb.ingest import IngestError, doc_id_for, list_report_files, read_report
 from kb.model import Chunk
@@ -211,7 +211,8 @@ def build(
     build_info = {
         "pipeline": pipeline_fingerprint(),
         "files": hashes,
-        "skipped_files": [s.split(":", 1)[0].rsplit("/", 1)[-1] for s in stats.skipped],
+        "skipped_files": [skip_record(s)["file"] for s in stats.skipped],
+        "skipped": [skip_record(s) for s in stats.skipped],  # with the reasons, for /api/health
         "embedded": stats.embedded,
     }
     folder = write_index(

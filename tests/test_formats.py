@@ -147,3 +147,102 @@ def test_a_folder_reports_every_file_it_leaves_out(tmp_path: Path) -> None:
     assert sorted(it.report.source for it in result.items) == ["report.html", "twin.txt"]
     assert len(result.errors) == 2
     assert any("nav-only.html" in e for e in result.errors) and any("notes.xlsx" in e for e in result.errors)
+
+
+BAD = {  # file → what its one-line reason says
+    "scanned.pdf": "needs OCR",
+    "user-password.pdf": "password",
+    "nav-only.html": "no report text",
+    "old.doc": "antiword",
+    "big.pdf": "limit",
+}
+
+
+def _mixed_folder(folder: Path) -> Path:
+    """The twin in every format, and one file of each kind that cannot be indexed."""
+    folder.mkdir()
+    # (names with different stems: a document's id is its file's stem)
+    for name, src in [("page.html", "report.html"), ("printed.pdf", "report.pdf"), ("word.docx", "report.docx"),
+                      *((n, n) for n in ("scanned.pdf", "user-password.pdf", "nav-only.html"))]:
+        (folder / name).write_bytes((FORMATS / src).read_bytes())
+    (folder / "old.doc").write_bytes(OLE_DOC)
+    (folder / "big.pdf").write_bytes(b"%PDF-1.7\n" + b"0" * (2 * 2**20))
+    return folder
+
+
+def _cli_env(tmp_path: Path) -> dict[str, str]:
+    import os
+
+    from conftest import ROOT
+
+    # no antiword or catdoc on this PATH, and a 1 MB size limit
+    return dict(os.environ, PYTHONPATH=str(ROOT), KB_MODEL="fake", KB_MAX_MB="1", PATH=str(tmp_path / "bin-empty"))
+
+
+def _kb(env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "kb.cli", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_build_apart_from_the_twins_reports_each_file_left_out(tmp_path: Path) -> None:
+    import json
+
+    seeds, index, env = _mixed_folder(tmp_path / "seeds"), tmp_path / "index", _cli_env(tmp_path)
+    proc = _kb(env, "--seeds", str(seeds), "--index", str(index), "build", "--json", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads(proc.stdout)
+    # the PDF and the .docx clean to the page's text: one report, indexed once, the others named as copies
+    assert stats["new"] == ["page.html"]
+    skipped = [ln for ln in proc.stderr.splitlines() if ln.startswith("kb: skipped ")]
+    assert len(skipped) == 2 + len(BAD)
+    assert sum("the same report as page.html" in ln for ln in skipped) == 2
+    for name, reason in BAD.items():
+        (line,) = [ln for ln in skipped if f"/{name}: " in ln]
+        assert reason in line
+    proc = _kb(env, "--seeds", str(seeds), "docs", "--skipped", "--json")
+    assert proc.returncode == 0, proc.stderr
+    listed = {r["file"]: r["reason"] for r in json.loads(proc.stdout)}
+    assert set(listed) == set(BAD) and all(BAD[f] in listed[f] for f in BAD)
+    # `kb docs` processes each file on its own: every format is a document there, with the same facts
+    docs = json.loads(_kb(env, "--seeds", str(seeds), "docs", "--json").stdout)
+    assert isinstance(docs, list) and {d["source"] for d in docs} == {"page.html", "printed.pdf", "word.docx"}
+    assert {(d["locality"], d["year"], d["published"]) for d in docs} == {("狮山镇", 2022, "2023-02-10")}
+    from kb.store import open_index
+
+    with open_index(index, expected_model_id=None, verify="sizes") as reader:
+        recorded = {r["file"] for r in reader.manifest["build_info"]["skipped"]}
+    assert set(BAD) <= recorded
+
+
+def test_add_indexes_what_it_can_read_and_exits_1(tmp_path: Path) -> None:
+    seeds, index, env = tmp_path / "seeds", tmp_path / "index", _cli_env(tmp_path)
+    seeds.mkdir()
+    bad = _mixed_folder(tmp_path / "incoming")
+    proc = _kb(env, "--seeds", str(seeds), "--index", str(index), "add", "--quiet",
+               str(FORMATS / "report.docx"), str(bad / "scanned.pdf"), str(bad / "old.doc"))
+    assert proc.returncode == 1, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("kb: error: ")]
+    assert len(errors) == 2 and "needs OCR" in errors[0] and "antiword" in errors[1]
+    assert sorted(p.name for p in seeds.iterdir()) == ["report.docx"]
+    # a file that does not exist is still a usage error
+    proc = _kb(env, "--seeds", str(seeds), "--index", str(index), "add", str(tmp_path / "missing.pdf"))
+    assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_health_lists_the_skipped_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb.build import build
+    from kb.embed import HashEmbedder
+    from web import create_app
+
+    monkeypatch.setenv("KB_MAX_MB", "1")
+    seeds, index = _mixed_folder(tmp_path / "seeds"), tmp_path / "index"
+    build(seeds, index, HashEmbedder(), progress=False)
+    app = create_app({"index": index, "model": "fake"})
+    try:
+        health = app.test_client().get("/api/health").get_json()
+    finally:
+        app.extensions["kb"].close()
+    listed = {r["file"]: r["reason"] for r in health["skipped"]}
+    assert {"scanned.pdf", "nav-only.html", "big.pdf"} <= set(listed) and "needs OCR" in listed["scanned.pdf"]
