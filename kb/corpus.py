@@ -34,6 +34,12 @@ class CorpusResult:
     errors: list[str] = field(default_factory=list)
 
 
+def skip_record(line: str) -> dict[str, str]:
+    """An error line `path: reason` as {"file": the file's name, "reason": why it is not indexed}."""
+    path, _, reason = line.partition(": ")
+    return {"file": Path(path).name, "reason": reason or line}
+
+
 def process_raw(raw: RawReport, doc_id: str | None = None) -> Processed:
     """Clean, describe, segment and chunk one decoded report."""
     cleaned = clean(raw.text)

@@ -43,8 +43,11 @@ def _patched_copy(module_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_sources_cover_every_stage_and_what_it_imports() -> None:
     files = {p.relative_to(KB).as_posix() for p in build.pipeline_sources()}
-    for stage in ("ingest", "meta", "segment", "chunk", "corpus", "tokens", "glossary", "model"):
+    for stage in ("meta", "segment", "chunk", "corpus", "tokens", "glossary", "model"):
         assert f"{stage}.py" in files, stage
+    # ingestion is a package, a module for each format
+    ingest = {f"ingest/{m}.py" for m in ("__init__", "base", "text", "html", "pdf", "docx")}
+    assert ingest <= files, ingest - files
     clean = {p.relative_to(KB).as_posix() for p in (KB / "clean").rglob("*.py")}
     assert {"clean/__init__.py", "clean/mojibake.py", "clean/lexicon.py", "clean/edits.py"} <= clean <= files
     # what a pipeline module imports is hashed too, wherever it lives

@@ -73,6 +73,8 @@ def api_health() -> Any:
             "localities": len({d.get("locality") for d in docs}),
             "swaps": holder.swaps,
             "reload_error": holder.last_error,
+            # the report files the build left out, each with the reason
+            "skipped": m.get("build_info", {}).get("skipped", []),
         }
     )
 
