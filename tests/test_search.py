@@ -17,11 +17,14 @@ from kb.evaluate import evaluate, fold, load_queries
 from kb.search import Filters, Searcher, normalize_query, parse_filters, parse_k
 from kb.store import open_index
 
+pytest_plugins = ["web_fixtures"]  # fake_searcher: a Searcher over the fake index, for checks that need no model
+
 # a copy of ../shared/eval/dev_queries.jsonl, so that a clone alone runs the tests
 DEV_QUERIES = ROOT / "tests" / "data" / "dev_queries.jsonl"
 RESULT_KEYS = {"chunk_id", "doc_id", "source", "locality", "region", "year", "section_path", "kind", "text", "score"}
 
 
+@pytest.mark.slow
 def test_result_shape_follows_the_contract(searcher: Searcher) -> None:
     out = searcher.search("行政复议 practice", k=10)
     assert {"query", "normalized_query", "took_ms", "results", "by_locality"} <= set(out)
@@ -33,6 +36,7 @@ def test_result_shape_follows_the_contract(searcher: Searcher) -> None:
     json.dumps(out, ensure_ascii=False)
 
 
+@pytest.mark.slow
 def test_reconsideration_found_in_every_locality_that_discusses_it(searcher: Searcher) -> None:
     out = searcher.search("行政复议 practice", k=10)
     groups = [g["locality"] for g in out["by_locality"]]
@@ -45,12 +49,14 @@ def test_reconsideration_found_in_every_locality_that_discusses_it(searcher: Sea
     assert not set(groups) & set(out["unmatched_localities"])
 
 
+@pytest.mark.slow
 def test_traditional_query_gives_the_same_results(searcher: Searcher) -> None:
     a = searcher.search("行政复议", k=10)["results"]
     b = searcher.search("行政復議", k=10)["results"]
     assert [r["chunk_id"] for r in a] == [r["chunk_id"] for r in b]
 
 
+@pytest.mark.slow
 def test_english_and_plain_language_queries_reach_official_wording(searcher: Searcher) -> None:
     top = searcher.search("legal aid", k=5)["results"]
     assert any("法律援助" in r["text"] for r in top[:3])
@@ -58,6 +64,7 @@ def test_english_and_plain_language_queries_reach_official_wording(searcher: Sea
     assert any("矛盾纠纷" in r["text"] or "调解" in r["text"] for r in top[:3])
 
 
+@pytest.mark.slow
 def test_dev_queries_meet_the_recall_targets(searcher: Searcher) -> None:
     report = evaluate(load_queries(DEV_QUERIES), lambda q, k: searcher.search(q, k=k))
     assert report["overall"]["recall@10"] >= 0.95, report["overall"]
@@ -65,6 +72,7 @@ def test_dev_queries_meet_the_recall_targets(searcher: Searcher) -> None:
     assert report["by_kind"]["en"]["recall@10"] >= 0.85, report["by_kind"]["en"]
 
 
+@pytest.mark.slow
 def test_a_passage_finds_itself_first(searcher: Searcher) -> None:
     reader = searcher.reader
     for row in range(0, reader.n_chunks, 7):
@@ -75,6 +83,7 @@ def test_a_passage_finds_itself_first(searcher: Searcher) -> None:
     assert out["results"][0]["chunk_id"] == rec["chunk_id"]
 
 
+@pytest.mark.slow
 def test_filters(searcher: Searcher) -> None:
     reader = searcher.reader
     f = parse_filters(reader, locality="平桥", kind="problems")
@@ -96,9 +105,9 @@ def test_filters(searcher: Searcher) -> None:
         ({"region": "火星"}, "unknown region"),
     ],
 )
-def test_bad_filters_name_the_value_and_the_valid_ones(searcher: Searcher, kwargs: dict, fragment: str) -> None:
+def test_bad_filters_name_the_value_and_the_valid_ones(fake_searcher: Searcher, kwargs: dict, fragment: str) -> None:
     with pytest.raises(UsageError) as exc:
-        parse_filters(searcher.reader, **kwargs)
+        parse_filters(fake_searcher.reader, **kwargs)
     assert fragment in str(exc.value) and str(next(iter(kwargs.values()))) in str(exc.value)
 
 
@@ -116,11 +125,12 @@ def test_parse_k_accepts_full_width_digits() -> None:
 
 
 @pytest.mark.parametrize("q", ["", "   ", "。,、!?", "\x00\x01"])
-def test_contentless_queries_are_refused(searcher: Searcher, q: str) -> None:
+def test_contentless_queries_are_refused(fake_searcher: Searcher, q: str) -> None:
     with pytest.raises(UsageError):
-        searcher.search(q)
+        fake_searcher.search(q)
 
 
+@pytest.mark.slow
 def test_odd_queries_do_not_break(searcher: Searcher) -> None:
     for q in ["<script>alert(1)</script>", "'; DROP TABLE chunks; --", ".*[a-z]+(", "法治🙂建设", "x" * 500]:
         searcher.search(q, k=5)
@@ -128,6 +138,7 @@ def test_odd_queries_do_not_break(searcher: Searcher) -> None:
         searcher.search("x" * 501)
 
 
+@pytest.mark.slow
 def test_concurrent_searches_answer_as_sequential_ones(searcher: Searcher) -> None:
     """BM25 runs in shared worker threads beside each search's dense half: answers must not mix."""
     from concurrent.futures import ThreadPoolExecutor
@@ -153,6 +164,7 @@ def test_concurrent_searches_answer_as_sequential_ones(searcher: Searcher) -> No
     assert got == alone[0]
 
 
+@pytest.mark.slow
 def test_similar_measures_come_from_other_localities(searcher: Searcher) -> None:
     src = searcher.search("行政复议应诉", k=1)["results"][0]
     out = searcher.similar(chunk_id=src["chunk_id"], k=5)
@@ -176,6 +188,7 @@ def _copy_index(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst)
 
 
+@pytest.mark.slow
 def test_add_a_sixth_report_without_reembedding_the_others(real_index: Path, tmp_path: Path) -> None:
     index, seeds = tmp_path / "index", tmp_path / "seeds"
     _copy_index(real_index, index)
@@ -214,6 +227,7 @@ def test_add_a_sixth_report_without_reembedding_the_others(real_index: Path, tmp
         assert np.allclose([r["score"] for r in ra], [r["score"] for r in rb])
 
 
+@pytest.mark.slow
 def test_removed_and_changed_reports(real_index: Path, tmp_path: Path) -> None:
     index, seeds = tmp_path / "index", tmp_path / "seeds"
     _copy_index(real_index, index)
@@ -239,11 +253,12 @@ def test_two_file_names_folding_to_one_id_are_reported_not_crashed(tmp_path: Pat
     assert stats.documents == 1 and len(stats.skipped) == 1 and "is taken by another file" in stats.skipped[0]
 
 
-def test_unknown_mode_is_an_error_not_a_silent_hybrid_search(searcher: Searcher) -> None:
+def test_unknown_mode_is_an_error_not_a_silent_hybrid_search(fake_searcher: Searcher) -> None:
     with pytest.raises(UsageError, match=r"unknown search mode 'fuzzy'; valid modes: hybrid, bm25, dense"):
-        searcher.search("行政复议", mode="fuzzy")
+        fake_searcher.search("行政复议", mode="fuzzy")
 
 
+@pytest.mark.slow
 def test_region_matches_any_level_of_the_chain_and_province_filters(searcher: Searcher) -> None:
     docs = searcher.reader.documents()
     town = next(d for d in docs if len(d.get("chain") or []) == 4)  # province › city › county › township

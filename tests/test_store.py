@@ -696,6 +696,7 @@ def test_killed_build_leaves_old_or_new_whole(tmp_path, corpus, stage):
         assert r.manifest["build_info"] == {"n": 3}
 
 
+@pytest.mark.slow
 def test_sigkill_during_builds(tmp_path):
     """A real SIGKILL at arbitrary moments of repeated builds; the index stays loadable and whole."""
     script = textwrap.dedent(

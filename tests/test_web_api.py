@@ -132,6 +132,7 @@ def test_openapi_document(fake_client):
     assert refs and all(name in spec["components"][section] for section, name in refs)
 
 
+@pytest.mark.slow
 def test_openapi_parses_with_schemathesis(fake_client):
     schemathesis = pytest.importorskip("schemathesis")
     spec = fake_client.get("/api/openapi.json").get_json()
@@ -560,6 +561,7 @@ def test_unloadable_new_version_keeps_the_old_one(tmp_path):
 # ----------------------------------------------------------------------------- kb serve
 
 
+@pytest.mark.slow
 def test_kb_serve_builds_then_serves(tmp_path):
     """`kb serve` builds a missing index (progress on stderr), prints the URL and answers on it."""
     import requests
@@ -596,6 +598,7 @@ def test_kb_serve_builds_then_serves(tmp_path):
     assert "building it from" in err and "kb: serving" not in err
 
 
+@pytest.mark.slow
 def test_omp_wait_policy_is_set_before_faiss_loads_in_the_server():
     """The server's OpenMP runtimes read OMP_WAIT_POLICY once, when they load: it must be set by then."""
     code = (

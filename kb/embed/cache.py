@@ -1,0 +1,143 @@
+"""A content-keyed SQLite cache of embeddings, and embedding through it."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from kb.embed import Embedder
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _text_key(text: str) -> bytes:
+    # sha256 of the exact UTF-8 text: any edit (even whitespace) is a different passage, hence a miss.
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+class EmbeddingCache:
+    """SQLite store of vectors keyed by (model_id, sha256(text)); safe to kill mid-write (WAL, one commit per put)."""
+
+    # SQLite caps bound parameters per statement (999 in old builds); 500 keys + model_id stays far below.
+    LOOKUP_CHUNK = 500
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # timeout: a concurrent reader/writer waits instead of failing with "database is locked".
+        self._conn = sqlite3.connect(self.path, timeout=30.0)
+        # WAL: a killed writer leaves only an uncommitted tail that is discarded on next open; readers don't
+        # block the writer. synchronous=NORMAL is still crash-safe for a killed process (only a power cut can
+        # lose the last commits), and avoids an fsync per batch.
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        with self._conn:
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS embeddings ("
+                " model_id TEXT NOT NULL, text_sha256 BLOB NOT NULL, vector BLOB NOT NULL,"
+                " PRIMARY KEY (model_id, text_sha256)) WITHOUT ROWID"
+            )
+
+    def get_many(self, model_id: str, texts: Sequence[str]) -> dict[int, np.ndarray]:
+        """Index into ``texts`` → cached vector, for the texts that are cached (duplicates all get it)."""
+        positions: dict[bytes, list[int]] = {}
+        for i, text in enumerate(texts):
+            positions.setdefault(_text_key(text), []).append(i)
+        keys = list(positions)
+        hits: dict[int, np.ndarray] = {}
+        for start in range(0, len(keys), self.LOOKUP_CHUNK):
+            chunk = keys[start : start + self.LOOKUP_CHUNK]
+            rows = self._conn.execute(
+                "SELECT text_sha256, vector FROM embeddings WHERE model_id = ? AND text_sha256 IN "
+                f"({','.join('?' * len(chunk))})",
+                [model_id, *chunk],
+            )
+            for key, blob in rows:
+                vec = np.frombuffer(blob, dtype=np.float32).copy()  # copy: frombuffer views are read-only
+                for i in positions[bytes(key)]:
+                    hits[i] = vec
+        return hits
+
+    def put_many(self, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Store one vector per text and commit, so everything put so far survives a kill."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(texts):
+            raise ValueError(f"need one row per text: {len(texts)} texts, vectors of shape {vectors.shape}")
+        rows = [
+            (model_id, _text_key(t), np.ascontiguousarray(v).tobytes())
+            for t, v in zip(texts, vectors, strict=True)
+        ]
+        with self._conn:  # one transaction per call: commits on success, rolls back on error
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO embeddings (model_id, text_sha256, vector) VALUES (?, ?, ?)", rows
+            )
+
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> EmbeddingCache:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def embed_with_cache(
+    embedder: Embedder,
+    texts: Sequence[str],
+    cache: EmbeddingCache | None,
+    progress: bool = True,
+    desc: str = "embedding",
+    *,
+    batch_size: int | None = None,
+) -> tuple[np.ndarray, int]:
+    """Vectors for ``texts`` in order, plus how many distinct texts had to be embedded (cache misses).
+
+    Each distinct missing text is embedded once; every batch is written to the cache as soon as it is done,
+    so a build that is killed resumes where it stopped. ``batch_size`` defaults to the embedder's own.
+    """
+    texts = list(texts)
+    out = np.empty((len(texts), embedder.dim), dtype=np.float32)
+    hits = cache.get_many(embedder.model_id, texts) if cache is not None else {}
+
+    todo: dict[str, list[int]] = {}  # distinct missing text → its positions (insertion order = first seen)
+    for i, text in enumerate(texts):
+        vec = hits.get(i)
+        if vec is not None and vec.shape == (embedder.dim,):  # a wrong-width entry is treated as a miss
+            out[i] = vec
+        else:
+            todo.setdefault(text, []).append(i)
+
+    unique = list(todo)
+    size = batch_size or getattr(embedder, "batch_size", None) or 32
+    from tqdm import tqdm  # lazy: only builds need it
+
+    with tqdm(
+        total=len(unique), desc=desc, unit="text", file=sys.stderr, disable=not progress or not unique
+    ) as bar:
+        for batch in _chunks(unique, size):
+            vecs = np.asarray(embedder.embed_passages(batch), dtype=np.float32)
+            if vecs.shape != (len(batch), embedder.dim):
+                raise ValueError(f"{embedder.model_id} returned shape {vecs.shape} for {len(batch)} texts")
+            if cache is not None:
+                cache.put_many(embedder.model_id, batch, vecs)
+            for text, vec in zip(batch, vecs, strict=True):
+                out[todo[text]] = vec
+            bar.update(len(batch))
+    return out, len(unique)
