@@ -43,3 +43,12 @@ class IndexMissingError(IndexLoadError):
 
     code = "index_missing"
 
+
+
+class IngestError(KbError):
+    """A report file that cannot be read; the message names the file and the reason. `kb add` reports each
+    such file and exits 1 (2 stays a usage error)."""
+
+    code = "ingest"
+    exit_code = 1
+    http_status = 422

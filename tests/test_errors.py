@@ -20,6 +20,7 @@ CODES = {
     "NotFound": "not_found",
     "IndexLoadError": "index_load",
     "IndexMissingError": "index_missing",
+    "IngestError": "ingest",
 }
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class IngestError(Exception):
-    """A report file that cannot be read; the message names the file and the reason."""
+from kb.errors import IngestError  # noqa: F401  (re-exported: kb.ingest.IngestError)
 
 
 @dataclass(frozen=True)
