@@ -49,10 +49,11 @@ def _section_lines(sections: list[dict[str, Any]], depth: int = 0) -> list[str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from kb.corpus import resolve_doc_id
+    from kb.ids import resolve_doc_id
 
     items = {item.report.doc_id: item.report for item in _corpus(args).items}
-    report = items[resolve_doc_id(args.doc, sorted(items))]
+    ids = sorted(items)
+    report = items[resolve_doc_id(args.doc, ids, [items[d].source for d in ids])]
     record = report.summary() | {
         "encoding": report.encoding,
         "headline": report.headline,
@@ -96,6 +97,8 @@ def _print_build(stats: Any, as_json: bool) -> None:
     )
     for s in stats.skipped:
         print(f"kb: skipped {s}", file=sys.stderr)
+    for note in stats.notes:
+        print(f"kb: note: {note}", file=sys.stderr)
 
 
 def run_build(args: argparse.Namespace, full: bool = False, progress: bool = True) -> Any:
@@ -219,7 +222,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_add(args: argparse.Namespace) -> int:
     from kb.add import add_reports
 
-    added = add_reports([Path(f) for f in args.files], Path(args.seeds))
+    added = add_reports([Path(f) for f in args.files], Path(args.seeds), Path(args.index))
     for name in added:
         print(f"kb: added {name} to {args.seeds}", file=sys.stderr)
     stats = run_build(args, progress=not args.quiet)

@@ -37,11 +37,6 @@ class RawReport:
     sha256: str
 
 
-def doc_id_for(path: Path) -> str:
-    """A URL-safe document id from the file name: its stem, other characters folded to '_'."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem) or "doc"
-
-
 def decode_bytes(data: bytes, name: str) -> tuple[str, str]:
     """Decode report bytes, returning (text, encoding); raise IngestError when they are not text."""
     if not data.strip():
@@ -105,9 +100,8 @@ def read_report(path: Path) -> RawReport:
 
 
 def list_report_files(folder: Path) -> list[Path]:
-    """Report files in a folder (not recursive), sorted by name; hidden files are skipped."""
+    """Report files in a folder (not recursive), sorted by name; a dot-named report counts like any other (the
+    temp files of `kb add` end in `.part`, never in a report suffix)."""
     if not folder.is_dir():
         raise IngestError(f"{folder}: not a folder")
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUFFIXES
-    )
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
