@@ -245,6 +245,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
 
 
+def _port(value: str) -> int:
+    """A TCP port, 1-65535: the OS would take 99999 modulo 65536 and serve somewhere else."""
+    if not value.strip().isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be a whole number from 1 to 65535; got {value!r}")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kb", description="法治报告知识库 — search local rule-of-law reports.")
     p.add_argument("--seeds", default=os.environ.get("KB_SEEDS", "seeds"), help="folder of report files")
@@ -308,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("serve", help="the web UI and JSON API (builds the index first if needed)")
     v.add_argument("--host", default=os.environ.get("KB_HOST", "127.0.0.1"))
-    v.add_argument("--port", type=int, default=int(os.environ.get("KB_PORT", "8000")))
+    v.add_argument("--port", type=_port, default=os.environ.get("KB_PORT", "8000"), help="1-65535 (default 8000)")
     v.add_argument("--open", action="store_true", help="open the page in a browser once serving")
     v.add_argument("--threads", type=int, default=8)
     v.set_defaults(func=cmd_serve)

@@ -17,8 +17,9 @@ _PLAIN = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,79}")
 PLAIN_SUFFIX = ".txt"
 SLUG_CHARS = 40
 HASH_CHARS = 10
-# What the web layer accepts as an id before it looks it up (every id this module makes, and the 128-character limit the OpenAPI document states).
-DOC_ID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_.~-]{0,127}$")
+# What the web layer accepts as an id before it looks it up: every id this module makes, every old id (those
+# may start with `_`, `-` or `.`), within the 128-character limit the OpenAPI document states.
+DOC_ID_RE = re.compile(r"^[0-9A-Za-z_.~-]{1,128}$")
 
 
 def doc_id_for(path: str | Path) -> str:

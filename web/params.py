@@ -126,9 +126,20 @@ def export_args() -> dict[str, Any]:
     return {k: v for k in (*FORM_FIELDS, "mode") if (v := (request.args.get(k) or "").strip())}
 
 
+# The parameters a page's links carry over. Only these: any other name would reach url_for, which reads
+# `_external`, `_anchor`, `_method`, `_scheme` itself (links to whatever Host: says) and clashes with
+# `endpoint` and the route's own arguments (500s).
+LINK_PARAMS = (*FORM_FIELDS, "mode", "page", "per_locality", "same_locality", "hl")
+
+
+def link_args() -> dict[str, Any]:
+    """This request's known parameters, non-empty, for links and redirects."""
+    return {k: v for k in LINK_PARAMS if (v := request.args.get(k)) not in ("", None)}
+
+
 def query_url(endpoint: str, **changes: Any) -> str:
     """This request's URL with some parameters changed (None drops one), at `endpoint`."""
-    args: dict[str, Any] = {k: v for k, v in request.args.items(multi=False) if v not in ("", None)}
+    args: dict[str, Any] = link_args()
     for k, v in changes.items():
         if v is None:
             args.pop(k, None)
