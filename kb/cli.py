@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from kb.cli_errors import port_arg as _port
+from kb.cli_errors import user_error
 from kb.errors import KbError, UsageError
 
 
@@ -116,6 +118,11 @@ def open_searcher(args: argparse.Namespace) -> Any:
     try:
         reader = open_index(Path(args.index), expected_model_id=embedder.model_id)
     except IndexMissingError:
+        if Path(args.index).exists() and not Path(args.index).is_dir():
+            raise UsageError(f"--index {args.index} is a file; give a folder (it is created if missing)") from None
+        if not Path(args.seeds).is_dir():
+            raise UsageError(f"no index in {args.index}, and {args.seeds} is not a folder to build it from"
+                             " (run kb in the project folder, or give --seeds / KB_SEEDS)") from None
         print(f"kb: no index in {args.index}; building it from {args.seeds} first", file=sys.stderr)
         from kb.build import build
 
@@ -245,13 +252,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
 
 
-def _port(value: str) -> int:
-    """A TCP port, 1-65535: the OS would take 99999 modulo 65536 and serve somewhere else."""
-    if not value.strip().isdigit() or not 1 <= int(value) <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be a whole number from 1 to 65535; got {value!r}")
-    return int(value)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kb", description="法治报告知识库 — search local rule-of-law reports.")
     p.add_argument("--seeds", default=os.environ.get("KB_SEEDS", "seeds"), help="folder of report files")
@@ -339,6 +339,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kb: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a user-caused condition a library reports its own way (disk full, no seeds)
+        code = user_error(exc, args.index)
+        if code is None:
+            raise
+        return code
 
 
 if __name__ == "__main__":

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import sqlite3
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +144,22 @@ def _skip(stats: BuildStats, path: Path, reason: str) -> None:
     stats.skipped_files.append(path.name)
 
 
+def _open_cache(path: Path, stats: BuildStats) -> EmbeddingCache:
+    """The embedding cache; one that SQLite cannot read is only a cache: it is moved aside and started anew."""
+    try:
+        if path.exists():
+            with contextlib.closing(sqlite3.connect(path)) as con:
+                con.execute("PRAGMA quick_check").fetchone()
+        return EmbeddingCache(path)
+    except sqlite3.DatabaseError as exc:
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if p.exists() or p.is_symlink():
+                os.replace(p, aside.with_name(aside.name + p.name[len(path.name):]))
+        stats.notes.append(f"the embedding cache {path} was unreadable ({exc}); moved it to {aside.name}")
+        return EmbeddingCache(path)
+
+
 def _embed_fresh(
     items: list[Processed],
     toks: list[list[list[str]] | None],
@@ -154,7 +174,7 @@ def _embed_fresh(
     texts = [c.embed_text() for c in chunks]
     all_toks = tokens.tokenize_many(texts, progress=progress)
     index.mkdir(parents=True, exist_ok=True)
-    with EmbeddingCache(index / CACHE_FILE) as cache:
+    with _open_cache(index / CACHE_FILE, stats) as cache:
         vectors, stats.embedded = embed_with_cache(embedder, texts, cache, progress=progress)
     at = 0
     for i in fresh:

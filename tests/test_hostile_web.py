@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import socket
 import threading
 import time
@@ -162,3 +163,26 @@ def test_waitress_refuses_a_huge_body_before_reading_it(monkeypatch: pytest.Monk
     finally:
         server.close()
         thread.join(5)
+
+
+def test_files_damaged_under_a_live_server_neither_kill_it_nor_pass_health(tmp_path: Path) -> None:
+    from conftest import SEEDS
+
+    from kb.build import build
+    from kb.embed import HashEmbedder
+
+    index = tmp_path / "index"
+    build(SEEDS, index, HashEmbedder(), progress=False)
+    app = create_app({"index": index, "model": "fake"})
+    try:
+        client = app.test_client()
+        assert client.get("/api/health").status_code == 200
+        version = index / (index / "CURRENT").read_text().strip()
+        for p in (version / "bm25").glob("*.npy"):
+            os.truncate(p, 128)  # in place: a mapped array would now raise SIGBUS on its next read
+        assert client.get("/api/search", query_string={"q": "行政复议"}).status_code == 200
+        os.truncate(version / "kb.sqlite", 4096)
+        resp = client.get("/api/health")
+        assert resp.status_code == 503 and "damaged" in resp.get_json()["error"]["message"]
+    finally:
+        app.extensions["kb"].close()
