@@ -67,8 +67,9 @@ def decode_bytes(data: bytes, name: str) -> tuple[str, str]:
     if bad > max(8, len(text) // 50):
         raise IngestError(f"{name}: not text: binary, or an encoding other than UTF-8, UTF-16, GB18030 and Big5"
                           f" ({bad} undecodable bytes as {enc})")
+    checked = _checked(text, name)
     logging.getLogger("kb.ingest").warning("%s: %d undecodable bytes replaced with U+FFFD (%s)", name, bad, enc)
-    return _checked(text, name), f"{enc.replace('_', '-')} ({bad} bad bytes replaced)"
+    return checked, f"{enc.replace('_', '-')} ({bad} bad bytes replaced)"
 
 
 def _looks_utf16(data: bytes) -> bool:
