@@ -315,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("serve", help="the web UI and JSON API (builds the index first if needed)")
     v.add_argument("--host", default=os.environ.get("KB_HOST", "127.0.0.1"))
-    v.add_argument("--port", type=_port, default=os.environ.get("KB_PORT", "8000"), help="1-65535 (default 8000)")
+    v.add_argument("--port", type=_port, default=os.environ.get("KB_PORT", "8000"), help="1-65535, or 0 for any free port (default 8000)")
     v.add_argument("--open", action="store_true", help="open the page in a browser once serving")
     v.add_argument("--threads", type=int, default=8)
     v.set_defaults(func=cmd_serve)

@@ -31,7 +31,7 @@ def user_error(exc: BaseException, index: str) -> int | None:
 
 
 def port_arg(value: str) -> int:
-    """A TCP port, 1-65535: the OS would take 99999 modulo 65536 and serve somewhere else."""
-    if not value.strip().isdigit() or not 1 <= int(value) <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be a whole number from 1 to 65535; got {value!r}")
+    """A TCP port, 0 (any free one, printed) to 65535: the OS would take 99999 modulo 65536 and serve elsewhere."""
+    if not value.strip().isdigit() or not 0 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be a whole number from 1 to 65535 (0: any free port); got {value!r}")
     return int(value)
