@@ -6,9 +6,7 @@ import ast
 import hashlib
 import importlib
 import importlib.util
-import sys
 import time
-from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -16,14 +14,24 @@ from typing import Any
 
 import numpy as np
 
-from kb import glossary, tokens
-from kb.corpus import Processed, process_raw, skip_record, taken_id_message
-from kb.embed import Embedder, EmbeddingCache, embed_with_cache, get_embedder
-from kb.ingest import IngestError, doc_id_for, list_report_files, read_report
-from kb.model import Chunk
-from kb.store import IndexLoadError, IndexMissingError, IndexReader, open_index, write_index
+from kb import glossary
+from kb.collect import CACHE_FILE, BuildStats, collect
+from kb.corpus import skip_record
+from kb.embed import Embedder, get_embedder
+from kb.errors import UsageError
+from kb.ingest import list_report_files
+from kb.store import (
+    IndexLoadError,
+    IndexMissingError,
+    IndexReader,
+    current_version,
+    open_index,
+    write_index,
+    writer_lock,
+)
+from kb.store.layout import read_manifest
 
-CACHE_FILE = "embcache.sqlite"
+__all__ = ["CACHE_FILE", "BuildStats", "build", "index_state", "is_stale", "pipeline_fingerprint"]
 # The stages that decide what a report and its tokens turn into. The fingerprint hashes their source and
 # that of every kb module they import, transitively, read from the files Python imported them from (a
 # package whole), so moving or splitting a module keeps it hashed without anyone updating a list.
@@ -101,26 +109,6 @@ def pipeline_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-@dataclass
-class BuildStats:
-    """What a build did, for the CLI and the benchmarks."""
-
-    documents: int = 0
-    chunks: int = 0
-    new: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    embedded: int = 0
-    skipped: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    version: str | None = None
-    wrote: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
 def _file_hashes(seeds: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in list_report_files(seeds)}
 
@@ -138,9 +126,10 @@ def index_state(index: Path, model_id: str) -> str:
 
 
 def is_stale(seeds: Path, index: Path, model_id: str) -> bool:
-    """Whether the index is missing, was built differently, or does not match the report files now."""
+    """Whether the index is missing, was built differently, fails its checksums, or does not match the report
+    files now."""
     try:
-        with open_index(index, expected_model_id=model_id, verify="sizes") as reader:
+        with open_index(index, expected_model_id=model_id, verify="auto") as reader:
             info = reader.manifest.get("build_info", {})
             if info.get("pipeline") != pipeline_fingerprint():
                 return True
@@ -150,20 +139,6 @@ def is_stale(seeds: Path, index: Path, model_id: str) -> bool:
     current = _file_hashes(seeds)
     skipped = set(info.get("skipped_files", []))
     return {k: v for k, v in current.items() if k not in skipped} != indexed
-
-
-def _reuse(reader: IndexReader, doc_id: str) -> tuple[Processed, list[list[str]], np.ndarray] | None:
-    report = reader.report(doc_id)
-    if report is None:
-        return None
-    rows = reader.doc_chunks(doc_id)
-    chunks = [
-        Chunk(r["chunk_id"], r["doc_id"], r["ordinal"], list(r["section_path"]), r["kind"], r["start"], r["end"], r["text"])
-        for r in rows
-    ]
-    toks = reader.chunk_tokens([r["row"] for r in rows])
-    vecs = np.stack([reader.vector(r["row"]) for r in rows]) if rows else np.zeros((0, reader.dim), np.float32)
-    return Processed(report, chunks), toks, vecs
 
 
 def build(
@@ -176,135 +151,85 @@ def build(
     dense: str | None = None,
 ) -> BuildStats:
     """Bring the index up to date with the report files; `full` reprocesses and re-embeds (via the cache)
-    everything. Unusable or duplicate files are reported in `skipped`, never silently dropped."""
+    everything. Unusable or duplicate files are reported in `skipped`, never silently dropped. The writer
+    lock is held from listing the seeds to the swap, so a report added meanwhile waits for the next build
+    instead of being lost by this one."""
     t0 = time.perf_counter()
     embedder = embedder or get_embedder()
     glossary.register_domain_words()
-    stats = BuildStats()
-    files = list_report_files(seeds)
-    old: IndexReader | None = None
-    old_files: dict[str, str] = {}
-    if not full:
-        try:
-            old = open_index(index, expected_model_id=embedder.model_id, verify="sizes")
-            info = old.manifest.get("build_info", {})
-            if info.get("pipeline") != pipeline_fingerprint():
-                old.close()
-                old = None  # processing code changed: nothing old can be trusted
-            else:
-                old_files = info.get("files", {})
-        except IndexLoadError:
-            old = None
-    try:
-        items, toks, vecs, hashes = _collect(files, old, old_files, embedder, index, stats, progress)
-    finally:
-        if old is not None:
-            old.close()
-    stats.removed = sorted(set(old_files) - set(hashes))
-    if not (stats.new or stats.changed or stats.removed) and old is not None and not full:
-        stats.documents = len(items)
-        stats.chunks = sum(len(i.chunks) for i in items)
-        stats.seconds = time.perf_counter() - t0
-        return stats  # nothing to write: a no-op build leaves the live index alone
-    chunks = [c for it in items for c in it.chunks]
-    vectors = np.concatenate(vecs) if vecs else np.zeros((0, embedder.dim), np.float32)
-    build_info = {
-        "pipeline": pipeline_fingerprint(),
-        "files": hashes,
-        "skipped_files": [skip_record(s)["file"] for s in stats.skipped],
-        "skipped": [skip_record(s) for s in stats.skipped],  # with the reasons, for /api/health
-        "embedded": stats.embedded,
-    }
-    folder = write_index(
-        index, [it.report for it in items], chunks, vectors, [t for ts in toks for t in ts], embedder.model_id,
-        build_info, dense=dense, progress=progress,
-    )
-    stats.documents, stats.chunks, stats.version, stats.wrote = len(items), len(chunks), folder.name, True
+    if index.exists() and not index.is_dir():
+        raise UsageError(f"--index {index} is a file; give a folder (it is created if missing)")
+    with writer_lock(index):
+        stats = _build_locked(seeds, index, embedder, full, progress, dense)
     stats.seconds = time.perf_counter() - t0
     return stats
 
 
-def _collect(
-    files: list[Path],
-    old: IndexReader | None,
-    old_files: dict[str, str],
-    embedder: Embedder,
-    index: Path,
-    stats: BuildStats,
-    progress: bool,
-) -> tuple[list[Processed], list[list[list[str]]], list[np.ndarray], dict[str, str]]:
-    from tqdm import tqdm
-
-    items: list[Processed] = []
-    toks: list[list[list[str]]] = []
-    vecs: list[np.ndarray | None] = []
-    hashes: dict[str, str] = {}
-    seen_raw: dict[str, str] = {}
-    seen_text: dict[str, str] = {}
-    seen_ids: set[str] = set()
-    fresh: list[int] = []
-    for path in tqdm(files, desc="cleaning", unit="report", disable=not progress, file=sys.stderr):
-        try:
-            raw = read_report(path)
-        except IngestError as exc:
-            stats.skipped.append(str(exc))
-            continue
-        if raw.sha256 in seen_raw:
-            stats.skipped.append(f"{path.name}: an exact copy of {seen_raw[raw.sha256]}; not indexed twice")
-            continue
-        reused = None
-        if old is not None and old_files.get(path.name) == raw.sha256:
-            reused = _reuse(old, doc_id_for(path))
-        if reused is not None:
-            item, item_toks, item_vecs = reused
-        else:
-            item = process_raw(raw)
-            item_toks, item_vecs = None, None
-        text_key = hashlib.sha256(item.report.text.encode()).hexdigest()
-        if text_key in seen_text:
-            stats.skipped.append(f"{path.name}: the same report as {seen_text[text_key]} (other name or encoding)")
-            continue
-        if item.report.doc_id in seen_ids:  # as corpus.process_files: two names can fold to one URL-safe id
-            stats.skipped.append(taken_id_message(path, item.report.doc_id))
-            continue
-        if reused is not None:
-            stats.unchanged += 1
-        else:
-            (stats.changed if path.name in old_files else stats.new).append(path.name)
-        seen_raw[raw.sha256] = path.name
-        seen_text[text_key] = path.name
-        seen_ids.add(item.report.doc_id)
-        hashes[path.name] = raw.sha256
-        items.append(item)
-        toks.append(item_toks or [])
-        vecs.append(item_vecs)
-        if reused is None:
-            fresh.append(len(items) - 1)
-    if fresh:
-        _embed_fresh(items, toks, vecs, fresh, embedder, index, stats, progress)
-    return items, toks, [v for v in vecs if v is not None], hashes
+def _previous(index: Path) -> dict[str, Any] | None:
+    """The current version's manifest, unchecked but for its format: what the last build indexed, and how."""
+    try:
+        name = current_version(index)
+        return read_manifest(index / name, None) if name else None
+    except IndexLoadError:
+        return None
 
 
-def _embed_fresh(
-    items: list[Processed],
-    toks: list[list[list[str]]],
-    vecs: list[np.ndarray | None],
-    fresh: list[int],
-    embedder: Embedder,
-    index: Path,
-    stats: BuildStats,
-    progress: bool,
-) -> None:
-    chunks = [c for i in fresh for c in items[i].chunks]
-    texts = [c.embed_text() for c in chunks]
-    all_toks = tokens.tokenize_many(texts, progress=progress)
-    index.mkdir(parents=True, exist_ok=True)
-    with EmbeddingCache(index / CACHE_FILE) as cache:
-        vectors, stats.embedded = embed_with_cache(embedder, texts, cache, progress=progress)
-    at = 0
-    for i in fresh:
-        n = len(items[i].chunks)
-        toks[i] = all_toks[at : at + n]
-        vecs[i] = vectors[at : at + n]
-        at += n
+def _open_old(index: Path, model_id: str, stats: BuildStats) -> IndexReader | None:
+    """The current version, if everything in it can be reused: same model and pipeline, every file's sha256
+    as its manifest says (a corrupt old file is never copied into a new, freshly checksummed version)."""
+    try:
+        old = open_index(index, expected_model_id=model_id, verify="full")
+    except IndexMissingError:
+        return None
+    except IndexLoadError as exc:
+        stats.notes.append(f"the current index cannot be reused ({exc}); processing every report again")
+        return None
+    if old.manifest.get("build_info", {}).get("pipeline") != pipeline_fingerprint():
+        old.close()
+        return None  # processing code changed: nothing old can be trusted
+    return old
 
+
+def _build_locked(
+    seeds: Path, index: Path, embedder: Embedder, full: bool, progress: bool, dense: str | None
+) -> BuildStats:
+    stats = BuildStats()
+    files = list_report_files(seeds)
+    previous = _previous(index)
+    prev_info = (previous or {}).get("build_info", {})
+    if previous and previous.get("model_id") != embedder.model_id and not full:
+        raise UsageError(
+            f"the index in {index} was built with model {previous.get('model_id')!r}, but the configured model is"
+            f" {embedder.model_id!r}; `kb build --full` replaces it (every passage embedded again), or configure"
+            f" {previous.get('model_id')!r} again (--model or KB_MODEL)"
+        )
+    old = None if full else _open_old(index, embedder.model_id, stats)
+    old_files: dict[str, str] = old.manifest.get("build_info", {}).get("files", {}) if old is not None else {}
+    # which file of two equal reports stays: the one indexed now, on a full build too
+    prefer = old_files or prev_info.get("files", {})
+    try:
+        got = collect(files, old, old_files, prefer, embedder, index, stats, progress)
+    finally:
+        if old is not None:
+            old.close()
+    stats.removed = sorted(set(old_files) - set(got.hashes))
+    stats.documents, stats.chunks = len(got.items), sum(len(i.chunks) for i in got.items)
+    if not (stats.new or stats.changed or stats.removed) and old is not None and not full:
+        return stats  # nothing to write: a no-op build leaves the live index alone
+    chunks = [c for it in got.items for c in it.chunks]
+    vectors = np.concatenate(got.vecs) if got.vecs else np.zeros((0, embedder.dim), np.float32)
+    build_info = {
+        "pipeline": pipeline_fingerprint(),
+        "files": got.hashes,
+        "texts": got.texts,
+        "skipped_files": sorted(set(stats.skipped_files)),
+        # with the reasons, for /api/health and `kb docs --skipped`
+        "skipped": [{"file": f, "reason": skip_record(r)["reason"]} for f, r in zip(stats.skipped_files, stats.skipped, strict=True)],
+        "embedded": stats.embedded,
+    }
+    folder = write_index(
+        index, [it.report for it in got.items], chunks, vectors, [t for ts in got.toks for t in ts],
+        embedder.model_id, build_info, dense=dense, progress=progress,
+    )
+    stats.version, stats.wrote = folder.name, True
+    return stats

@@ -121,16 +121,14 @@ def _merge_small(items: list[tuple[list[str], str, int, int]], text: str) -> lis
 def chunk_report(doc_id: str, text: str, sections: list[Section]) -> list[Chunk]:
     """Chunks of one report in document order, with stable content-derived ids."""
     chunks: list[Chunk] = []
-    seen: set[str] = set()
+    # The n-th passage with one digest gets `-n`: a count per digest, so repeated passages cost one
+    # dictionary look-up each, not a scan of their earlier copies.
+    seen: dict[str, int] = {}
     for path, kind, s, e in _merge_small(blocks(text, sections), text):
         for ps, pe in split_span(text, s, e):
             body = text[ps:pe]
             digest = hashlib.sha1(("\x1f".join(path) + "\x1e" + body).encode()).hexdigest()[:10]
-            cid = f"{doc_id}:{digest}"
-            n = 2
-            while cid in seen:
-                cid = f"{doc_id}:{digest}-{n}"
-                n += 1
-            seen.add(cid)
+            n = seen[digest] = seen.get(digest, 0) + 1
+            cid = f"{doc_id}:{digest}" if n == 1 else f"{doc_id}:{digest}-{n}"
             chunks.append(Chunk(cid, doc_id, len(chunks), list(path), kind, ps, pe, body))
     return chunks

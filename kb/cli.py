@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from kb import cli_text
+from kb.cli_errors import port_arg as _port
+from kb.cli_errors import user_error
 from kb.errors import KbError, UsageError
 from kb.settings import BY_NAME
 
@@ -40,28 +44,16 @@ def cmd_docs(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(docs)
         return 0
-    for d in docs:
-        repairs = sum(d["repairs"].values())
-        print(
-            f"{d['doc_id']}  {d['year'] or '????'}  {d['region'] or '?'} {d['locality'] or '(unknown)'}"
-            f" [{d['level']}]  {d['title']}  ({repairs} repairs)"
-        )
+    print(cli_text.documents(docs))
     return 0
 
 
-def _section_lines(sections: list[dict[str, Any]], depth: int = 0) -> list[str]:
-    out = []
-    for s in sections:
-        out.append(f"{'  ' * depth}{s['heading']}  [{s['kind']}] {s['start']}–{s['end']}")
-        out.extend(_section_lines(s["children"], depth + 1))
-    return out
-
-
 def cmd_show(args: argparse.Namespace) -> int:
-    from kb.corpus import resolve_doc_id
+    from kb.ids import resolve_doc_id
 
     items = {item.report.doc_id: item.report for item in _corpus(args).items}
-    report = items[resolve_doc_id(args.doc, sorted(items))]
+    ids = sorted(items)
+    report = items[resolve_doc_id(args.doc, ids, [items[d].source for d in ids])]
     record = report.summary() | {
         "encoding": report.encoding,
         "headline": report.headline,
@@ -72,15 +64,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(record)
         return 0
-    print(f"# {record['title']}")
-    print(f"{record['locality']} · {record['region']} · {record['province']} · {record['year']} · {record['published']}")
-    print("\n## Sections")
-    print("\n".join(_section_lines(record["sections"])))
-    print("\n## Text\n" + record["text"])
-    print("\n## Repairs " + json.dumps(record["repairs"], ensure_ascii=False))
-    for r in record["repair_log"]:
-        if r["kind"] not in ("traditional", "pinyin_gloss", "whitespace", "punctuation"):
-            print(f"  {r['kind']:<20} {r['start']}–{r['end']}  {r['before']!r} → {r['after']!r}")
+    print(cli_text.document(record))
     return 0
 
 
@@ -106,6 +90,8 @@ def _print_build(stats: Any, as_json: bool) -> None:
         f" {'wrote ' + stats.version if stats.wrote else 'index already up to date'} in {stats.seconds:.1f}s",
         file=sys.stderr,
     )
+    for note in stats.notes:
+        print(f"kb: note: {note}", file=sys.stderr)
 
 
 def run_build(args: argparse.Namespace, full: bool = False, progress: bool = True) -> Any:
@@ -123,6 +109,11 @@ def open_searcher(args: argparse.Namespace) -> Any:
     try:
         reader = open_index(Path(args.index), expected_model_id=embedder.model_id)
     except IndexMissingError:
+        if Path(args.index).exists() and not Path(args.index).is_dir():
+            raise UsageError(f"--index {args.index} is a file; give a folder (it is created if missing)") from None
+        if not Path(args.seeds).is_dir():
+            raise UsageError(f"no index in {args.index}, and {args.seeds} is not a folder to build it from"
+                             " (run kb in the project folder, or give --seeds / KB_SEEDS)") from None
         print(f"kb: no index in {args.index}; building it from {args.seeds} first", file=sys.stderr)
         from kb.build import build
 
@@ -139,21 +130,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_results(out: dict[str, Any]) -> None:
-    print(f"{out['normalized_query']}  ({out['took_ms']} ms)")
-    if out.get("expansions"):
-        print("  glossary: " + ", ".join(out["expansions"][:8]))
-    for g in out["by_locality"]:
-        years = ",".join(map(str, g["years"]))
-        print(f"\n■ {g['locality']}  {g.get('region') or ''} {years}")
-        for r in g["results"]:
-            crumb = " › ".join(r["section_path"]) or "(preamble)"
-            print(f"  [{r['score']:.4f}] {r['chunk_id']}  {crumb}  [{r['kind']}]")
-            print("    " + r["text"][:160].replace("\n", " ") + ("…" if len(r["text"]) > 160 else ""))
-    if out.get("unmatched_localities"):
-        print("\nno match: " + ", ".join(out["unmatched_localities"]))
-
-
 def cmd_search(args: argparse.Namespace) -> int:
     from kb.search import parse_filters, parse_k
 
@@ -164,7 +140,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(out)
     else:
-        _print_results(out)
+        print(cli_text.search_answer(out))
     return 0
 
 
@@ -182,7 +158,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(out)
     else:
-        _print_results(out | {"expansions": [], "unmatched_localities": []})
+        print(cli_text.search_answer(out | {"expansions": [], "unmatched_localities": []}))
     return 0
 
 
@@ -206,23 +182,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report)
         return 0
-    if args.queries:
-        print(ev.format_table(report, f"mode: {args.mode}"))
-        for row in report["queries"]:
-            if row["recall@10"] < 1 or row["shown"] < 1:
-                print(f"  missed: {row['id']} {row['q']!r} recall@10={row['recall@10']:.2f} shown={row['shown']:.2f}")
-    if args.offtopic:
-        off = report["offtopic"]
-        print(f"off-topic: {off['queries']} queries, localities listed max {off['max']}, mean {off['mean']}")
-        for row in off["rows"]:
-            if row["localities"]:
-                print(f"  listed for {row['q']!r}: {', '.join(row['localities'])}")
-    if args.meta:
-        meta = report["meta"]
-        print(f"metadata: locality right {meta['locality_right']}/{meta['expected']}, "
-              f"year right {meta['year_right']}/{meta['expected']}")
-        for miss in meta["misses"]:
-            print(f"  {miss['source']}: {miss['field']} expected {miss['expected']!r}, got {miss['got']!r}")
+    print(ev.format_report(report))
     return 0
 
 
@@ -252,7 +212,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         print(f"kb: error: {line}", file=sys.stderr)
     if not files:
         return 1
-    added = add_reports(files, Path(args.seeds))
+    added = add_reports(files, Path(args.seeds), Path(args.index))
     for name in added:
         print(f"kb: added {name} to {args.seeds}", file=sys.stderr)
     stats = run_build(args, progress=not args.quiet)
@@ -341,8 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_add)
 
     v = sub.add_parser("serve", help="the web UI and JSON API (builds the index first if needed)")
-    for name in ("host", "port", "threads"):
+    for name in ("host", "threads"):
         _setting_option(v, name)
+    port = BY_NAME["port"]
+    # validated as text (port_arg names the bad value), so a bad $KB_PORT is one line too, not a traceback
+    v.add_argument("--port", type=_port, default=os.environ.get(port.env, "").strip() or str(port.default),
+                   help=port.cli_help() + "; 1-65535, or 0 for any free port")
     v.add_argument("--open", action="store_true", help="open the page in a browser once serving")
     v.set_defaults(func=cmd_serve)
     return p
@@ -365,6 +329,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kb: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a user-caused condition a library reports its own way (disk full, no seeds)
+        code = user_error(exc, args.index)
+        if code is None:
+            raise
+        return code
 
 
 if __name__ == "__main__":

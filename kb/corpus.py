@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,8 +11,8 @@ from tqdm import tqdm
 
 from kb.chunk import chunk_report
 from kb.clean import clean
-from kb.errors import NotFound
-from kb.ingest import IngestError, RawReport, doc_id_for, list_report_files, read_report
+from kb.ids import doc_id_for
+from kb.ingest import IngestError, RawReport, list_report_files, read_report
 from kb.meta import infer_meta
 from kb.model import Chunk, Report
 from kb.segment import segment
@@ -103,15 +103,3 @@ def process_files(paths: Iterable[Path], progress: bool = False) -> CorpusResult
 def process_folder(folder: Path, progress: bool = False) -> CorpusResult:
     """Process every report file of a folder."""
     return process_files(list_report_files(folder), progress=progress)
-
-
-def resolve_doc_id(doc: str, doc_ids: Sequence[str]) -> str:
-    """A document id from an exact id or a unique prefix (`000`); NotFound names the known ids."""
-    if doc in doc_ids:
-        return doc
-    matches = [d for d in doc_ids if d.startswith(doc)] if doc else []
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise NotFound(f"unknown document {doc!r}; known: {', '.join(doc_ids) or '(none)'}")
-    raise NotFound(f"document {doc!r} is ambiguous; it matches {', '.join(matches)}")

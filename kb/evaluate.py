@@ -162,3 +162,24 @@ def format_table(report: dict[str, Any], title: str = "") -> str:
             f" | {s['localities']:.1f} / {s['localities_max']} |"
         )
     return "\n".join(line for line in lines if line is not None)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """`kb eval`'s text output: the per-kind table and each query not fully found or shown, the off-topic
+    localities listed, the metadata misses — for the parts the report holds."""
+    lines: list[str] = []
+    if "queries" in report:
+        lines.append(format_table(report, f"mode: {report.get('mode', 'hybrid')}"))
+        for row in report["queries"]:
+            if row["recall@10"] < 1 or row["shown"] < 1:
+                lines.append(f"  missed: {row['id']} {row['q']!r} recall@10={row['recall@10']:.2f} shown={row['shown']:.2f}")
+    if "offtopic" in report:
+        off = report["offtopic"]
+        lines.append(f"off-topic: {off['queries']} queries, localities listed max {off['max']}, mean {off['mean']}")
+        lines += [f"  listed for {r['q']!r}: {', '.join(r['localities'])}" for r in off["rows"] if r["localities"]]
+    if "meta" in report:
+        meta = report["meta"]
+        lines.append(f"metadata: locality right {meta['locality_right']}/{meta['expected']}, "
+                     f"year right {meta['year_right']}/{meta['expected']}")
+        lines += [f"  {m['source']}: {m['field']} expected {m['expected']!r}, got {m['got']!r}" for m in meta["misses"]]
+    return "\n".join(lines)

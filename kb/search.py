@@ -103,6 +103,11 @@ class Searcher:
         if len(query) > MAX_QUERY_CHARS:
             raise UsageError(f"query is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}")
         norm = normalize_query(query)
+        if len(norm) > MAX_QUERY_CHARS:  # NFKC expands some characters (one U+FDFA is 18)
+            raise UsageError(
+                f"query is {len(norm)} characters long once normalized (NFKC expands some characters);"
+                f" the limit is {MAX_QUERY_CHARS}"
+            )
         if not has_content(norm):
             raise UsageError("query is empty: type a topic such as 行政复议 or 'legal aid'")
         mode = parse_mode(mode)

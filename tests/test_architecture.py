@@ -13,7 +13,7 @@ from conftest import ROOT
 # every stage shares (errors, the data model, patterns, the worker pool, the settings table).
 STAGES: dict[str, int] = {
     "kb.errors": 0, "kb.model": 0, "kb.patterns": 0, "kb.threads": 0, "kb.settings": 0,
-    "kb.ingest": 1,
+    "kb.ingest": 1, "kb.ids": 1,
     "kb.clean": 2,
     "kb.meta": 3, "kb.locality": 3, "kb.gazetteer": 3,
     "kb.segment": 4,
@@ -22,8 +22,8 @@ STAGES: dict[str, int] = {
     "kb.embed": 7,
     "kb.store": 8,
     "kb.query": 9, "kb.results": 9, "kb.relevance": 9, "kb.search": 9,
-    "kb.build": 10, "kb.corpus": 10, "kb.add": 10, "kb.evaluate": 10,
-    "kb.cli": 11, "web": 11,
+    "kb.build": 10, "kb.collect": 10, "kb.corpus": 10, "kb.add": 10, "kb.evaluate": 10,
+    "kb.cli": 11, "kb.cli_errors": 11, "kb.cli_text": 11, "web": 11,
 }  # fmt: skip
 FACADE = "kb"  # kb/__init__.py: the public API, which re-exports every stage (lazily)
 WEB_TOPS = ("web", "flask", "werkzeug")

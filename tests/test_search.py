@@ -242,7 +242,7 @@ def test_removed_and_changed_reports(real_index: Path, tmp_path: Path) -> None:
     assert "荷塘镇" not in docs
 
 
-def test_two_file_names_folding_to_one_id_are_reported_not_crashed(tmp_path: Path) -> None:
+def test_two_file_names_that_once_folded_to_one_id_are_both_indexed(tmp_path: Path) -> None:
     from kb.embed import HashEmbedder
 
     seeds = tmp_path / "seeds"
@@ -250,7 +250,23 @@ def test_two_file_names_folding_to_one_id_are_reported_not_crashed(tmp_path: Pat
     for name in ("a b.txt", "a_b.txt"):
         (seeds / name).write_text(f"2022年,某某镇推进法治建设({name})。\n一、主要做法\n开展普法宣传。\n", encoding="utf-8")
     stats = build(seeds, tmp_path / "index", HashEmbedder(), progress=False)
+    assert stats.documents == 2 and stats.skipped == []
+    assert sorted(d["doc_id"] for d in open_index(tmp_path / "index").documents())[0] == "a_b"
+
+
+def test_a_doc_id_collision_is_still_reported_not_crashed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb import collect, corpus
+    from kb.embed import HashEmbedder
+
+    monkeypatch.setattr(collect, "doc_id_for", lambda p: "same")  # a hash collision, forced
+    monkeypatch.setattr(corpus, "doc_id_for", lambda p: "same")
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for name in ("a b.txt", "a_b.txt"):
+        (seeds / name).write_text(f"2022年,某某镇推进法治建设({name})。\n一、主要做法\n开展普法宣传。\n", encoding="utf-8")
+    stats = build(seeds, tmp_path / "index", HashEmbedder(), progress=False)
     assert stats.documents == 1 and len(stats.skipped) == 1 and "is taken by another file" in stats.skipped[0]
+    assert stats.skipped_files == ["a_b.txt"]
 
 
 def test_unknown_mode_is_an_error_not_a_silent_hybrid_search(fake_searcher: Searcher) -> None:

@@ -56,6 +56,9 @@ def api_health() -> Any:
     gen = generation()
     reader, docs, holder = gen.searcher.reader, gen.documents(), app_holder()
     m = reader.manifest
+    problems = reader.problems()
+    if problems:  # the files changed under the live version: pages would fail, so health does too
+        raise HttpError(503, f"index {reader.version} is damaged: {'; '.join(problems)}; rebuild with `kb build --full`")
     return jsonify(
         {
             "status": "ok",

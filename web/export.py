@@ -20,13 +20,22 @@ bp = Blueprint("export", __name__)
 CSV_COLUMNS = ("locality", "region", "year", "kind", "section_path", "text", "score", "chunk_id", "source")
 
 
+# A cell that starts like a formula is evaluated by Excel and LibreOffice (=HYPERLINK(…) leaks data): as
+# OWASP recommends, such a text cell gets a leading apostrophe, in every column (titles and file names too).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(*cells: Any) -> list[Any]:
+    return ["'" + c if isinstance(c, str) and c.startswith(_FORMULA_START) else c for c in cells]
+
+
 def _csv(rows: Iterable[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
     for r in rows:
         w.writerow(
-            [
+            _inert(
                 r.get("locality") or "",
                 r.get("region") or "",
                 r.get("year") or "",
@@ -36,7 +45,7 @@ def _csv(rows: Iterable[dict[str, Any]]) -> str:
                 r.get("score"),
                 r.get("chunk_id"),
                 r.get("source"),
-            ]
+            )
         )
     return "\ufeff" + buf.getvalue()  # BOM: Excel reads UTF-8 as the local code page without it
 

@@ -19,6 +19,7 @@ from web.params import (
     hl_arg,
     int_arg,
     k_arg,
+    link_args,
     query_url,
     run_search,
     search_args,
@@ -156,8 +157,7 @@ def doc_page(doc_id: str) -> Any:
     reader = gen.searcher.reader
     real = doc_arg(doc_id)
     if real != doc_id:
-        args: dict[str, Any] = dict(request.args.items())
-        return redirect(url_for("pages.doc_page", doc_id=real, **args), code=302)
+        return redirect(url_for("pages.doc_page", doc_id=real, **link_args()), code=302)
     doc = reader.document(real)
     if doc is None:  # removed between the two reads by an index swap
         raise HttpError(404, f"unknown document {doc_id!r}", param="doc_id")

@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import request, url_for
 
-from kb.corpus import resolve_doc_id
 from kb.errors import NotFound
+from kb.ids import DOC_ID_RE, resolve_doc_id
 from kb.search import Filters, Searcher, parse_filters, parse_k
 from web.errors import HttpError, param
 from web.holder import generation
@@ -17,7 +17,6 @@ MODES = ("hybrid", "dense", "bm25")
 FORM_FIELDS = ("q", "k", "locality", "year", "region", "province", "kind")
 MAX_PAGE = 10_000
 MAX_PER_LOCALITY = 10  # passages per locality, on the similar page and /api/similar alike
-_DOC_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,127}$")
 _HL = re.compile(r"^(\d{1,9})-(\d{1,9})$")
 
 
@@ -108,10 +107,11 @@ def hl_arg(text_len: int) -> tuple[int, int] | None:
 
 def doc_arg(doc_id: str) -> str:
     """A document id from the index (exact, or a unique prefix like 003); anything else is a 404."""
-    if not _DOC_ID.match(doc_id):
+    if not DOC_ID_RE.match(doc_id):
         raise HttpError(404, f"unknown document {doc_id!r}", param="doc_id")
+    docs = generation().documents()
     try:
-        return resolve_doc_id(doc_id, [d["doc_id"] for d in generation().documents()])
+        return resolve_doc_id(doc_id, [d["doc_id"] for d in docs], [d["source"] for d in docs])
     except NotFound as exc:
         raise HttpError(404, str(exc), param="doc_id") from exc
 
@@ -126,9 +126,20 @@ def export_args() -> dict[str, Any]:
     return {k: v for k in (*FORM_FIELDS, "mode") if (v := (request.args.get(k) or "").strip())}
 
 
+# The parameters a page's links carry over. Only these: any other name would reach url_for, which reads
+# `_external`, `_anchor`, `_method`, `_scheme` itself (links to whatever Host: says) and clashes with
+# `endpoint` and the route's own arguments (500s).
+LINK_PARAMS = (*FORM_FIELDS, "mode", "page", "per_locality", "same_locality", "hl")
+
+
+def link_args() -> dict[str, Any]:
+    """This request's known parameters, non-empty, for links and redirects."""
+    return {k: v for k in LINK_PARAMS if (v := request.args.get(k)) not in ("", None)}
+
+
 def query_url(endpoint: str, **changes: Any) -> str:
     """This request's URL with some parameters changed (None drops one), at `endpoint`."""
-    args: dict[str, Any] = {k: v for k, v in request.args.items(multi=False) if v not in ("", None)}
+    args: dict[str, Any] = link_args()
     for k, v in changes.items():
         if v is None:
             args.pop(k, None)

@@ -14,6 +14,7 @@ from kb.embed import Embedder
 from kb.errors import UsageError
 from kb.store import IndexLoadError
 from web.app import create_app
+from web.errors import MAX_BODY
 from web.holder import open_searcher
 from web.settings import Settings
 
@@ -55,7 +56,14 @@ def serve(
         print(f"kb: warm-up search failed: {exc}", file=sys.stderr)
 
     app = create_app(Settings(index=index, searcher=searcher, own_searcher=True))
-    server = create_server(app, host=host, port=port, threads=max(1, threads), ident="kb")
+    try:  # waitress's own limit: a larger body is refused as it arrives, never spooled to disk first
+        server = create_server(
+            app, host=host, port=port, threads=max(1, threads), ident="kb", max_request_body_size=MAX_BODY
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # waitress: "Invalid host/port specified."
+        raise UsageError(f"cannot serve on {host!r} port {port}: {exc}") from exc
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else (host if ":" not in host else f"[{host}]")
     url = f"http://{shown}:{server.effective_port}/"  # type: ignore[union-attr]
     print(f"kb: serving {index} ({searcher.reader.version}, {searcher.reader.n_chunks} passages) at {url}", flush=True)

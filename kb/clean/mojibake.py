@@ -193,18 +193,19 @@ def _chars_with_trail(trail: int) -> dict[int, str]:
     return out
 
 
-def _split_candidates(ch: str) -> list[tuple[str, str]]:
+@lru_cache(maxsize=4096)
+def _split_candidates(ch: str) -> tuple[tuple[str, str], ...]:
     """Character pairs x y that `ch` = [lead(x), trail(y)] stands for, had the undecodable middle pair
     [trail(x), lead(y)] been dropped by the page's decoder (which shifted GBK text does now and then)."""
     raw = ch.encode("gbk", errors="replace")
     if len(raw) != 2:
-        return []
-    return [
+        return ()
+    return tuple(
         (x, y)
         for t, x in _chars_with_lead(raw[0]).items()
         for lead, y in _chars_with_trail(raw[1]).items()
         if _undecodable(t, lead)
-    ]
+    )
 
 
 def _gap_candidates(code: int) -> list[tuple[str, str]]:
@@ -224,14 +225,29 @@ def _best_pair(cands: list[tuple[str, str]], left: str, right: str) -> str | Non
         if closing:
             return "）" + max(closing, key=lambda y: lexicon.context_score(y, "", right))
     best, best_score = None, 0
+    left_of, right_of = _Scores(left, ""), _Scores("", right)
     for x, y in cands:
-        sc = min(
-            lexicon.context_score(x, left, ""),
-            max(lexicon.context_score(y, "", right), lexicon.context_score(y, x, "")),
-        )
+        a = left_of(x)
+        if a <= best_score:  # min(a, …) cannot beat the best: the pair-dependent score is not needed
+            continue
+        sc = min(a, max(right_of(y), lexicon.context_score(y, x, "")))
         if sc > best_score:
             best, best_score = x + y, sc
     return best
+
+
+class _Scores:
+    """lexicon.context_score of characters against one fixed context, each character scored once: the
+    candidates of one position are thousands of pairs over a few hundred distinct characters."""
+
+    def __init__(self, left: str, right: str) -> None:
+        self.left, self.right, self.memo = left, right, dict[str, int]()
+
+    def __call__(self, ch: str) -> int:
+        got = self.memo.get(ch)
+        if got is None:
+            got = self.memo[ch] = lexicon.context_score(ch, self.left, self.right)
+        return got
 
 
 def _fill_dropped_pairs(fixed: str) -> str:
@@ -260,8 +276,9 @@ def _fill_dropped_pairs(fixed: str) -> str:
         if is_cjk and right and lexicon.context_score(out[i], left, right) == 0:
             # only a character that joins no word with its neighbours is suspect; its split must join both
             best, best_score = None, 0
+            left_of, right_of = _Scores(left, ""), _Scores("", right)
             for x, y in _split_candidates(out[i]):
-                sc = min(lexicon.context_score(x, left, ""), lexicon.context_score(y, "", right))
+                sc = min(left_of(x), right_of(y))
                 if sc > best_score:
                     best, best_score = x + y, sc
             if best:

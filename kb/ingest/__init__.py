@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from kb.ingest.base import Extracted, IngestError, RawReport
 from kb.ingest.text import decode_bytes
 
 __all__ = [
-    "FORMATS", "MAX_BYTES", "SUFFIXES", "IngestError", "RawReport", "decode_bytes", "doc_id_for",
+    "FORMATS", "MAX_BYTES", "SUFFIXES", "IngestError", "RawReport", "decode_bytes",
     "list_report_files", "max_bytes", "read_report",
 ]
 
@@ -27,11 +26,6 @@ FORMATS = {
     ".pdf": "pdf", ".docx": "docx", ".doc": "doc",
 }
 SUFFIXES = tuple(FORMATS)
-
-
-def doc_id_for(path: Path) -> str:
-    """A URL-safe document id from the file name: its stem, other characters folded to '_'."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem) or "doc"
 
 
 def max_bytes() -> int:
@@ -107,8 +101,11 @@ def read_report(path: Path) -> RawReport:
 
 
 def _ignored(name: str) -> bool:
-    # hidden files, and the lock files Word leaves beside an open document (~$报告.docx)
-    return name.startswith((".", "~$"))
+    # the lock files Word leaves beside an open document (~$报告.docx), kb add's temporary files (.part) and
+    # hidden files that are not reports (.DS_Store); a dot-named report (.x.txt) counts like any other
+    if name.startswith("~$") or name.endswith(".part"):
+        return True
+    return name.startswith(".") and not name.lower().endswith(SUFFIXES)
 
 
 def list_report_files(folder: Path) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 from charset_normalizer import from_bytes
@@ -37,9 +38,18 @@ def decode_bytes(data: bytes, name: str) -> tuple[str, str]:
     best = from_bytes(data, cp_isolation=list(_CJK_ENCODINGS)).best()
     if best is None:
         best = from_bytes(data).best()
-    if best is None:
-        raise IngestError(f"{name}: not text: binary, or an encoding other than UTF-8, UTF-16, GB18030 and Big5")
-    return checked(str(best), name), best.encoding
+    if best is not None:
+        return checked(str(best), name), best.encoding
+    # A few bad bytes (a cut last character, one stray byte, a mixed file) do not make a report binary: decode
+    # in the candidate that replaces fewest and let `checked` judge; the count is logged and kept in `encoding`.
+    text, enc = min(((data.decode(e, errors="replace"), e) for e in _CJK_ENCODINGS[:3]), key=lambda t: t[0].count("\ufffd"))
+    bad = text.count("\ufffd")
+    if bad > max(8, len(text) // 50):
+        raise IngestError(f"{name}: not text: binary, or an encoding other than UTF-8, UTF-16, GB18030 and Big5"
+                          f" ({bad} undecodable bytes as {enc})")
+    text = checked(text, name)
+    logging.getLogger("kb.ingest").warning("%s: %d undecodable bytes replaced with U+FFFD (%s)", name, bad, enc)
+    return text, f"{enc.replace('_', '-')} ({bad} bad bytes replaced)"
 
 
 def _looks_utf16(data: bytes) -> bool:

@@ -25,6 +25,7 @@ from kb.store.layout import (
     VECTORS,
     current_version,
     list_versions,
+    writer_lock,
 )
 from kb.store.reader import IndexReader, open_index
 from kb.store.records import Records
@@ -62,4 +63,5 @@ __all__ = [
     "read_dense_index",
     "worker_pool",
     "write_index",
+    "writer_lock",
 ]

@@ -73,6 +73,9 @@ def _top_candidates(scores: np.ndarray, k: int) -> np.ndarray:
     return np.flatnonzero(scores > 0)
 
 
+MMAP_MIN_BYTES = 64 * 1024 * 1024
+
+
 class Bm25Index:
     """A version's bm25s index, memory-mapped; a query's scores are summed over its tokens' postings."""
 
@@ -86,7 +89,10 @@ class Bm25Index:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self._retriever = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+                # Memory-mapped only when large: a mapped file truncated under a live server kills it with
+                # SIGBUS, while arrays read into memory survive anything done to the file afterwards.
+                big = sum(p.stat().st_size for p in folder.iterdir()) > MMAP_MIN_BYTES
+                self._retriever = bm25s.BM25.load(str(folder), mmap=big, show_progress=False)
         except (OSError, ValueError) as e:
             raise _fail(f"{folder} is unreadable: {e}") from e
         indexed = int(self._retriever.scores["num_docs"])

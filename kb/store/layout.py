@@ -8,8 +8,9 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ except ImportError:  # pragma: no cover
 
 # 2: documents gained the locality chain (province › city › county › township) for the region filter
 FORMAT_VERSION = 2
-REBUILD_HINT = "rebuild with `scripts/rebuild_index` or `kb build`"
+REBUILD_HINT = "rebuild with `kb build --full` or `scripts/rebuild_index`"
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.npy"
@@ -84,18 +85,38 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
 
 
+# Per root, within this process: a thread's nested writer_lock (a build holds it from listing the seeds to
+# the swap; write_index takes it again) must not wait for its own flock, which is per open file.
+_HELD: dict[str, tuple[threading.RLock, list[int]]] = {}
+_HELD_GUARD = threading.Lock()
+
+
 @contextlib.contextmanager
 def _writer_lock(root: Path) -> Iterator[None]:
-    """Serializes writers on one root, so any temp folder seen while holding it is a dead build's."""
-    if fcntl is None:  # pragma: no cover
-        yield
-        return
-    with open(root / ".lock", "a+b") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    """Serializes writers on one root, so any temp folder seen while holding it is a dead build's; reentrant
+    in one thread."""
+    root.mkdir(parents=True, exist_ok=True)
+    with _HELD_GUARD:
+        lock, depth = _HELD.setdefault(str(root.resolve()), (threading.RLock(), [0]))
+    with lock:
+        if depth[0] or fcntl is None:
+            depth[0] += 1
+            try:
+                yield
+            finally:
+                depth[0] -= 1
+            return
+        with open(root / ".lock", "a+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            depth[0] += 1
+            try:
+                yield
+            finally:
+                depth[0] -= 1
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+writer_lock = _writer_lock  # the public name: kb.build holds it across a whole build
 
 
 def current_version(root: str | Path) -> str | None:
@@ -104,7 +125,20 @@ def current_version(root: str | Path) -> str | None:
         name = (Path(root) / CURRENT).read_text(encoding="utf-8").strip()
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except (OSError, UnicodeDecodeError) as exc:  # a folder, or bytes that are not a version name
+        raise _fail(f"{Path(root) / CURRENT} is unreadable ({exc.__class__.__name__})") from exc
     return name or None
+
+
+def replace_current(root: Path, version: str, written: Callable[[], None]) -> None:
+    """Point CURRENT at version durably (`written` runs once the temp file is); a CURRENT that is a folder
+    (an accident) is moved out of the way."""
+    tmp = root / (CURRENT + ".tmp")
+    _write_text_durably(tmp, version + "\n")
+    written()
+    if (root / CURRENT).is_dir() and not (root / CURRENT).is_symlink():
+        _remove_tree(root / CURRENT)
+    os.replace(tmp, root / CURRENT)
 
 
 def list_versions(root: str | Path) -> list[str]:

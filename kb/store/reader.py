@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,24 @@ class IndexReader:
     def documents(self) -> list[dict[str, Any]]:
         """Every document's summary (Report.summary()), ordered by doc_id."""
         return self._records.documents()
+
+    def problems(self) -> list[str]:
+        """What is wrong with the files under a live version, cheaply (sizes, and the SQLite file answering a
+        query): a file changed in place after loading, which /api/health reports instead of "ok"."""
+        out = []
+        for rel, want in sorted(self.manifest["checksums"].items()):
+            try:
+                size = (self.path / rel).stat().st_size
+            except OSError as exc:
+                out.append(f"{rel}: {exc.strerror}")
+                continue
+            if size != want["bytes"]:
+                out.append(f"{rel} has {size} bytes, the manifest says {want['bytes']}")
+        try:
+            self._records.count_check()
+        except sqlite3.DatabaseError as exc:
+            out.append(f"kb.sqlite: {exc}")
+        return out
 
     def document(self, doc_id: str) -> dict[str, Any] | None:
         """A document's summary plus headline, encoding, sha256, text, sections (tree) and repair_log."""

