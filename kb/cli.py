@@ -13,7 +13,7 @@ from typing import Any
 from kb import cli_text
 from kb.cli_errors import port_arg as _port
 from kb.cli_errors import user_error
-from kb.errors import KbError, UsageError
+from kb.errors import IngestError, KbError, UsageError
 from kb.settings import BY_NAME
 
 
@@ -204,20 +204,27 @@ def _readable(files: list[Path]) -> tuple[list[Path], list[str]]:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    """Add the files that read as reports; exit 1 when any could not be read (each named with why)."""
-    from kb.add import add_reports
+    """Add the files that read as reports (a folder's, recursively; a .zip's members); exit 1 when any could
+    not be read or was refused (each named with why)."""
+    import tempfile
 
-    files, unreadable = _readable([Path(f) for f in args.files])
-    for line in unreadable:
-        print(f"kb: error: {line}", file=sys.stderr)
-    if not files:
+    from kb.add import add_reports, expand_sources
+    sources = [Path(f) for f in args.files]
+    with tempfile.TemporaryDirectory(prefix="kb-add-") as work:
+        found, bad_members = expand_sources(sources, Path(work))
+        files, unreadable = _readable(found)
+        unreadable[:0] = bad_members
+        # from a folder or an archive the readable files are added even when some are refused
+        batch = any(s.is_dir() or s.suffix.lower() == ".zip" for s in sources)
+        refused: list[str] | None = [] if batch else None
+        added = add_reports(files, Path(args.seeds), Path(args.index), refused) if files else []
+    for line in [*(f"error: {u}" for u in [*unreadable, *(refused or [])]), *(f"added {n} to {args.seeds}" for n in added)]:
+        print(f"kb: {line}", file=sys.stderr)
+    if not added:
         return 1
-    added = add_reports(files, Path(args.seeds), Path(args.index))
-    for name in added:
-        print(f"kb: added {name} to {args.seeds}", file=sys.stderr)
     stats = run_build(args, progress=not args.quiet)
     _print_build(stats, args.json)
-    return 1 if unreadable else 0
+    return 1 if unreadable or refused else 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -294,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
 
-    a = sub.add_parser("add", help="copy new report files into the seeds folder and index them")
+    a = sub.add_parser("add", help="copy new report files (or a folder of them, or a .zip) into the seeds folder and index them")
     a.add_argument("files", nargs="+")
     a.add_argument("--json", action="store_true")
     a.add_argument("--quiet", action="store_true")
@@ -322,8 +329,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("give a passage id (from search results) or --text")
         return func(args)
     except KbError as exc:
-        print(f"kb: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        # an unreadable seeds folder gets the hint for running outside the project folder
+        code = user_error(exc, args.index) if isinstance(exc, IngestError) else None
+        if code is None:
+            print(f"kb: error: {exc}", file=sys.stderr)
+        return exc.exit_code if code is None else code
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:

@@ -46,9 +46,9 @@ class IndexMissingError(IndexLoadError):
 
 
 class IngestError(KbError):
-    """A report file that cannot be read; the message names the file and the reason. `kb add` reports each
-    such file and exits 1 (2 stays a usage error)."""
+    """A report file or folder that cannot be read; the message names it and the reason. (`kb add` reports
+    each unreadable file it was given and exits 1; raised on its own, as for a seeds path that is not a
+    folder, it is a usage error, exit 2.)"""
 
     code = "ingest"
-    exit_code = 1
     http_status = 422

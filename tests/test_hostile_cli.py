@@ -23,9 +23,9 @@ def kb(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
                           timeout=300, cwd=cwd)
 
 
-def one_line(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+def one_line(proc: subprocess.CompletedProcess, *fragments: str, code: int = 2) -> None:
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == code and "Traceback" not in proc.stderr, proc.stderr
     assert len(lines) == 1 and lines[0].startswith("kb: error: "), proc.stderr
     for f in fragments:
         assert f in lines[0], (f, lines[0])
@@ -92,12 +92,16 @@ def test_one_bad_byte_does_not_make_a_report_binary(ws: Path) -> None:
     (ws / "gbk.txt").write_bytes(REPORT.replace("某镇", "清溪镇").encode("gb18030") + b"\xff")
     (ws / "noise.txt").write_bytes(os.urandom(4000))
     assert kbw(ws, "add", str(ws / "onebad.txt"), str(ws / "gbk.txt"), "--quiet").returncode == 0
-    one_line(kbw(ws, "add", str(ws / "noise.txt")), "not text")
+    # a file kb add cannot read is one line and exit 1 (2 stays a usage error; issue "formats")
+    one_line(kbw(ws, "add", str(ws / "noise.txt")), "not text", code=1)
 
 
-def test_add_of_a_folder_and_of_a_file_named_twice(ws: Path) -> None:
+def test_add_of_the_seeds_folder_itself_and_of_a_file_named_twice(ws: Path) -> None:
     (ws / "new.txt").write_text(REPORT.replace("某镇", "新镇"), encoding="utf-8")
-    one_line(kbw(ws, "add", str(ws / "seeds")), "is a folder", "*.txt")
+    # a folder is added file by file (issue "formats"); its reports already in seeds are each refused
+    proc = kbw(ws, "add", str(ws / "seeds"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert [x for x in proc.stderr.splitlines() if x.strip()] == [f"kb: error: {ws / 'seeds' / 'r.txt'}: already in {ws / 'seeds'} as r.txt"]
     one_line(kbw(ws, "add", str(ws / "new.txt"), str(ws / "new.txt")), "named twice")
 
 
