@@ -19,6 +19,7 @@ import numpy as np
 from kb import glossary, tokens
 from kb.corpus import Processed, process_raw, taken_id_message
 from kb.embed import Embedder, EmbeddingCache, embed_with_cache, get_embedder
+from kb.engine import engine_setting
 from kb.ingest import IngestError, doc_id_for, list_report_files, read_report
 from kb.model import Chunk
 from kb.store import IndexLoadError, IndexMissingError, IndexReader, open_index, write_index
@@ -127,6 +128,8 @@ def index_state(index: Path, model_id: str) -> str:
     try:
         with open_index(index, expected_model_id=model_id, verify="sizes") as reader:
             info = reader.manifest.get("build_info", {})
+            if reader.manifest.get("engine", "local") != engine_setting():
+                return "incompatible"  # KB_ENGINE names another sink: the next build writes there
             return "ok" if info.get("pipeline") == pipeline_fingerprint() else "incompatible"
     except IndexMissingError:
         return "missing"
@@ -139,7 +142,7 @@ def is_stale(seeds: Path, index: Path, model_id: str) -> bool:
     try:
         with open_index(index, expected_model_id=model_id, verify="sizes") as reader:
             info = reader.manifest.get("build_info", {})
-            if info.get("pipeline") != pipeline_fingerprint():
+            if info.get("pipeline") != pipeline_fingerprint() or reader.manifest.get("engine", "local") != engine_setting():
                 return True
             indexed = info.get("files", {})
     except IndexLoadError:
@@ -171,16 +174,22 @@ def build(
     full: bool = False,
     progress: bool = True,
     dense: str | None = None,
+    engine: str | None = None,
+    embed_on: str | None = None,
 ) -> BuildStats:
     """Bring the index up to date with the report files; `full` reprocesses and re-embeds (via the cache)
-    everything. Unusable or duplicate files are reported in `skipped`, never silently dropped."""
+    everything. Unusable or duplicate files are reported in `skipped`, never silently dropped. `engine` is the
+    sink ("local" or "milvus", default $KB_ENGINE); `embed_on` where fresh passages are embedded (kb.distembed:
+    in this process by default, "processes[:N]", "ray" or "ray://head:10001")."""
     t0 = time.perf_counter()
+    sink = engine_setting(engine)
     embedder = embedder or get_embedder()
     glossary.register_domain_words()
     stats = BuildStats()
     files = list_report_files(seeds)
     old: IndexReader | None = None
     old_files: dict[str, str] = {}
+    same_sink = False
     if not full:
         try:
             old = open_index(index, expected_model_id=embedder.model_id, verify="sizes")
@@ -190,15 +199,16 @@ def build(
                 old = None  # processing code changed: nothing old can be trusted
             else:
                 old_files = info.get("files", {})
+                same_sink = old.manifest.get("engine", "local") == sink
         except IndexLoadError:
             old = None
     try:
-        items, toks, vecs, hashes = _collect(files, old, old_files, embedder, index, stats, progress)
+        items, toks, vecs, hashes = _collect(files, old, old_files, embedder, index, stats, progress, embed_on)
     finally:
         if old is not None:
             old.close()
     stats.removed = sorted(set(old_files) - set(hashes))
-    if not (stats.new or stats.changed or stats.removed) and old is not None and not full:
+    if not (stats.new or stats.changed or stats.removed) and old is not None and not full and same_sink:
         stats.documents = len(items)
         stats.chunks = sum(len(i.chunks) for i in items)
         stats.seconds = time.perf_counter() - t0
@@ -211,10 +221,15 @@ def build(
         "skipped_files": [s.split(":", 1)[0].rsplit("/", 1)[-1] for s in stats.skipped],
         "embedded": stats.embedded,
     }
-    folder = write_index(
-        index, [it.report for it in items], chunks, vectors, [t for ts in toks for t in ts], embedder.model_id,
-        build_info, dense=dense, progress=progress,
-    )
+    reports, all_toks = [it.report for it in items], [t for ts in toks for t in ts]
+    if sink == "milvus":  # the same build, another sink (kb.engine)
+        from kb.engine.writer import write_milvus_index
+
+        folder = write_milvus_index(index, reports, chunks, vectors, all_toks, embedder.model_id, build_info,
+                                    progress=progress)
+    else:
+        folder = write_index(index, reports, chunks, vectors, all_toks, embedder.model_id, build_info,
+                             dense=dense, progress=progress)
     stats.documents, stats.chunks, stats.version, stats.wrote = len(items), len(chunks), folder.name, True
     stats.seconds = time.perf_counter() - t0
     return stats
@@ -228,6 +243,7 @@ def _collect(
     index: Path,
     stats: BuildStats,
     progress: bool,
+    embed_on: str | None = None,
 ) -> tuple[list[Processed], list[list[list[str]]], list[np.ndarray], dict[str, str]]:
     from tqdm import tqdm
 
@@ -277,7 +293,7 @@ def _collect(
         if reused is None:
             fresh.append(len(items) - 1)
     if fresh:
-        _embed_fresh(items, toks, vecs, fresh, embedder, index, stats, progress)
+        _embed_fresh(items, toks, vecs, fresh, embedder, index, stats, progress, embed_on)
     return items, toks, [v for v in vecs if v is not None], hashes
 
 
@@ -290,13 +306,19 @@ def _embed_fresh(
     index: Path,
     stats: BuildStats,
     progress: bool,
+    embed_on: str | None = None,
 ) -> None:
     chunks = [c for i in fresh for c in items[i].chunks]
     texts = [c.embed_text() for c in chunks]
     all_toks = tokens.tokenize_many(texts, progress=progress)
     index.mkdir(parents=True, exist_ok=True)
     with EmbeddingCache(index / CACHE_FILE) as cache:
-        vectors, stats.embedded = embed_with_cache(embedder, texts, cache, progress=progress)
+        if embed_on:  # another pool of workers embeds, into the same cache (kb.distembed)
+            from kb.distembed import embed_on_workers
+
+            vectors, stats.embedded = embed_on_workers(embed_on, embedder, texts, cache, progress=progress)
+        else:
+            vectors, stats.embedded = embed_with_cache(embedder, texts, cache, progress=progress)
     at = 0
     for i in fresh:
         n = len(items[i].chunks)
