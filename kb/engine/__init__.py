@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,10 @@ from kb.errors import UsageError
 ENGINES = ("local", "milvus")
 LITE_FILE = "milvus.db"  # the Milvus Lite database inside the index root when KB_MILVUS_URI is not set
 TOKEN_ENV = "KB_MILVUS_TOKEN"  # read from the environment only; never logged, never written to a manifest
+# Open clients per Milvus Lite file: its server process holds the file's lock until the last one is closed,
+# so a build in another process (or the kill loop's next rebuild) can open it once this process is done.
+_lite_users: dict[str, int] = {}
+_lite_lock = threading.Lock()
 
 
 def engine_setting(value: str | None = None) -> str:
@@ -53,7 +58,27 @@ def connect(uri: str, timeout: float = 60.0) -> Any:
         from pymilvus import MilvusClient
     except ImportError:
         raise UsageError("KB_ENGINE=milvus needs the milvus extra: pip install -e '.[milvus]'") from None
-    if is_lite(uri):
-        Path(uri).parent.mkdir(parents=True, exist_ok=True)
     token = os.environ.get(TOKEN_ENV, "")
-    return MilvusClient(uri=uri, token=token, timeout=timeout)
+    if not is_lite(uri):
+        return MilvusClient(uri=uri, token=token, timeout=timeout)
+    Path(uri).parent.mkdir(parents=True, exist_ok=True)
+    with _lite_lock:
+        client = MilvusClient(uri=uri, token=token, timeout=timeout)
+        _lite_users[uri] = _lite_users.get(uri, 0) + 1
+    return client
+
+
+def disconnect(client: Any, uri: str) -> None:
+    """Close a client from connect(); the last one on a Milvus Lite file stops its server and frees the file."""
+    client.close()
+    if not is_lite(uri):
+        return
+    with _lite_lock:
+        left = _lite_users.get(uri, 1) - 1
+        if left > 0:
+            _lite_users[uri] = left
+            return
+        _lite_users.pop(uri, None)
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(uri)

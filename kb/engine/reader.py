@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.engine import connect, milvus_uri
+from kb.engine import connect, disconnect, milvus_uri
 from kb.engine.schema import _SAFE_ID, CHUNK_FIELDS, Scope, bm25_scale, filter_expr
 from kb.errors import IndexLoadError
 from kb.model import Report
@@ -36,7 +36,8 @@ class MilvusReader:
         self.collection: str = info.get("collection", "")
         self._records = Records(self.path, 0, manifest["counts"]["documents"], pool_size)
         try:
-            self._client = connect(milvus_uri(self.root, info.get("uri")))
+            self._uri = milvus_uri(self.root, info.get("uri"))
+            self._client = connect(self._uri)
             self._check()
         except IndexLoadError:
             self.close()
@@ -59,8 +60,8 @@ class MilvusReader:
             self._records.close()
         client = getattr(self, "_client", None)
         if client is not None:
-            client.close()
             self._client = None
+            disconnect(client, self._uri)
 
     def __enter__(self) -> MilvusReader:
         return self

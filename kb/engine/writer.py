@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.engine import connect, is_lite, milvus_uri, recorded_uri
+from kb.engine import connect, disconnect, is_lite, milvus_uri, recorded_uri
 from kb.engine.schema import ALIAS, COLLECTION_PREFIX, collection_name, dense_spec, index_params, make_schema
 from kb.model import Chunk, Report
 from kb.store.layout import (
@@ -149,7 +149,7 @@ def write_milvus_index(
         with _writer_lock(root):
             return _write_locked(client, root, uri, reports, chunks, x, tokens, model_id, build_info, progress, stage)
     finally:
-        client.close()
+        disconnect(client, uri)
 
 
 def _write_locked(client: Any, root: Path, uri: str, reports: Sequence[Report], chunks: Sequence[Chunk],
