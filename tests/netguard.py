@@ -67,7 +67,9 @@ def listening_off_loopback() -> list[str]:
                 continue
             host, port = f[1].split(":")
             addr = _address(host)
-            if not ipaddress.ip_address(addr).is_loopback:
+            ip = ipaddress.ip_address(addr)
+            mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1, as Ray's gRPC servers bind
+            if not (mapped or ip).is_loopback:
                 bad.append(f"{table} {addr}:{int(port, 16)}")
     return bad
 
