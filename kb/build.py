@@ -18,6 +18,7 @@ from kb import glossary
 from kb.collect import CACHE_FILE, BuildStats, collect
 from kb.corpus import skip_record
 from kb.embed import Embedder, get_embedder
+from kb.engine import engine_setting
 from kb.errors import UsageError
 from kb.ingest import list_report_files
 from kb.store import (
@@ -118,6 +119,8 @@ def index_state(index: Path, model_id: str) -> str:
     try:
         with open_index(index, expected_model_id=model_id, verify="sizes") as reader:
             info = reader.manifest.get("build_info", {})
+            if reader.manifest.get("engine", "local") != engine_setting():
+                return "incompatible"  # KB_ENGINE names another sink: the next build writes there
             return "ok" if info.get("pipeline") == pipeline_fingerprint() else "incompatible"
     except IndexMissingError:
         return "missing"
@@ -131,7 +134,7 @@ def is_stale(seeds: Path, index: Path, model_id: str) -> bool:
     try:
         with open_index(index, expected_model_id=model_id, verify="auto") as reader:
             info = reader.manifest.get("build_info", {})
-            if info.get("pipeline") != pipeline_fingerprint():
+            if info.get("pipeline") != pipeline_fingerprint() or reader.manifest.get("engine", "local") != engine_setting():
                 return True
             indexed = info.get("files", {})
     except IndexLoadError:
@@ -149,18 +152,22 @@ def build(
     full: bool = False,
     progress: bool = True,
     dense: str | None = None,
+    engine: str | None = None,
+    embed_on: str | None = None,
 ) -> BuildStats:
     """Bring the index up to date with the report files; `full` reprocesses and re-embeds (via the cache)
     everything. Unusable or duplicate files are reported in `skipped`, never silently dropped. The writer
     lock is held from listing the seeds to the swap, so a report added meanwhile waits for the next build
-    instead of being lost by this one."""
+    instead of being lost by this one. `engine` is the sink ("local" or "milvus", default $KB_ENGINE);
+    `embed_on` where fresh passages are embedded (kb.distembed: in this process by default,
+    "processes[:N]", "ray" or "ray://head:10001")."""
     t0 = time.perf_counter()
     embedder = embedder or get_embedder()
     glossary.register_domain_words()
     if index.exists() and not index.is_dir():
         raise UsageError(f"--index {index} is a file; give a folder (it is created if missing)")
     with writer_lock(index):
-        stats = _build_locked(seeds, index, embedder, full, progress, dense)
+        stats = _build_locked(seeds, index, embedder, full, progress, dense, engine_setting(engine), embed_on)
     stats.seconds = time.perf_counter() - t0
     return stats
 
@@ -191,7 +198,8 @@ def _open_old(index: Path, model_id: str, stats: BuildStats) -> IndexReader | No
 
 
 def _build_locked(
-    seeds: Path, index: Path, embedder: Embedder, full: bool, progress: bool, dense: str | None
+    seeds: Path, index: Path, embedder: Embedder, full: bool, progress: bool, dense: str | None,
+    sink: str = "local", embed_on: str | None = None,
 ) -> BuildStats:
     stats = BuildStats()
     files = list_report_files(seeds)
@@ -208,13 +216,14 @@ def _build_locked(
     # which file of two equal reports stays: the one indexed now, on a full build too
     prefer = old_files or prev_info.get("files", {})
     try:
-        got = collect(files, old, old_files, prefer, embedder, index, stats, progress)
+        got = collect(files, old, old_files, prefer, embedder, index, stats, progress, embed_on)
     finally:
         if old is not None:
             old.close()
     stats.removed = sorted(set(old_files) - set(got.hashes))
     stats.documents, stats.chunks = len(got.items), sum(len(i.chunks) for i in got.items)
-    if not (stats.new or stats.changed or stats.removed) and old is not None and not full:
+    same_sink = (previous or {}).get("engine", "local") == sink
+    if not (stats.new or stats.changed or stats.removed) and old is not None and not full and same_sink:
         return stats  # nothing to write: a no-op build leaves the live index alone
     chunks = [c for it in got.items for c in it.chunks]
     vectors = np.concatenate(got.vecs) if got.vecs else np.zeros((0, embedder.dim), np.float32)
@@ -227,9 +236,14 @@ def _build_locked(
         "skipped": [{"file": f, "reason": skip_record(r)["reason"]} for f, r in zip(stats.skipped_files, stats.skipped, strict=True)],
         "embedded": stats.embedded,
     }
-    folder = write_index(
-        index, [it.report for it in got.items], chunks, vectors, [t for ts in got.toks for t in ts],
-        embedder.model_id, build_info, dense=dense, progress=progress,
-    )
+    reports, all_toks = [it.report for it in got.items], [t for ts in got.toks for t in ts]
+    if sink == "milvus":  # the same build, another sink (kb.engine)
+        from kb.engine.writer import write_milvus_index
+
+        folder = write_milvus_index(index, reports, chunks, vectors, all_toks, embedder.model_id, build_info,
+                                    progress=progress)
+    else:
+        folder = write_index(index, reports, chunks, vectors, all_toks, embedder.model_id, build_info,
+                             dense=dense, progress=progress)
     stats.version, stats.wrote = folder.name, True
     return stats

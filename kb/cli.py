@@ -97,7 +97,8 @@ def _print_build(stats: Any, as_json: bool) -> None:
 def run_build(args: argparse.Namespace, full: bool = False, progress: bool = True) -> Any:
     from kb.build import build
 
-    return build(Path(args.seeds), Path(args.index), _embedder(args), full=full, progress=progress)
+    embed_on = getattr(args, "embed_on", None) or os.environ.get("KB_EMBED_ON") or None
+    return build(Path(args.seeds), Path(args.index), _embedder(args), full=full, progress=progress, embed_on=embed_on)
 
 
 def open_searcher(args: argparse.Namespace) -> Any:
@@ -270,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--full", action="store_true", help="reprocess every report (embeddings still come from the cache)")
     b.add_argument("--json", action="store_true")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.add_argument("--embed-on", metavar="TARGET", help="embed new passages on other workers: processes[:N], "
+                   "ray[:N] (a local Ray cluster) or ray://HEAD:PORT (default: in this process; also $KB_EMBED_ON)")
     b.set_defaults(func=cmd_build)
 
     q = sub.add_parser("search", help="passages about a topic, grouped by locality")

@@ -86,6 +86,7 @@ def collect(
     index: Path,
     stats: BuildStats,
     progress: bool,
+    embed_on: str | None = None,
 ) -> Collected:
     """Every usable report of `files`. A file that repeats another (same bytes, same cleaned text, same id)
     is skipped with a reason; of two such files the one already indexed stays, whatever the names' order."""
@@ -133,7 +134,7 @@ def collect(
     vecs: list[np.ndarray | None] = [p[3] for p in picked]
     fresh = [i for i, v in enumerate(vecs) if v is None]
     if fresh:
-        _embed_fresh(out.items, toks, vecs, fresh, embedder, index, stats, progress)
+        _embed_fresh(out.items, toks, vecs, fresh, embedder, index, stats, progress, embed_on)
     out.toks = [t or [] for t in toks]
     out.vecs = [v for v in vecs if v is not None]
     return out
@@ -169,13 +170,19 @@ def _embed_fresh(
     index: Path,
     stats: BuildStats,
     progress: bool,
+    embed_on: str | None = None,
 ) -> None:
     chunks = [c for i in fresh for c in items[i].chunks]
     texts = [c.embed_text() for c in chunks]
     all_toks = tokens.tokenize_many(texts, progress=progress)
     index.mkdir(parents=True, exist_ok=True)
     with _open_cache(index / CACHE_FILE, stats) as cache:
-        vectors, stats.embedded = embed_with_cache(embedder, texts, cache, progress=progress)
+        if embed_on:  # another pool of workers embeds, into the same cache (kb.distembed)
+            from kb.distembed import embed_on_workers
+
+            vectors, stats.embedded = embed_on_workers(embed_on, embedder, texts, cache, progress=progress)
+        else:
+            vectors, stats.embedded = embed_with_cache(embedder, texts, cache, progress=progress)
     at = 0
     for i in fresh:
         n = len(items[i].chunks)

@@ -82,7 +82,7 @@ class Searcher:
         # the fixed sample a query's dense similarities are contrasted with (kb.relevance)
         n = reader.n_chunks
         picks: list[int] = np.linspace(0, n - 1, min(n, relevance.BACKGROUND_ROWS)).astype(int).tolist() if n else []
-        self._background = relevance.background_sample([reader.vector(int(r)) for r in picks])
+        self._background = relevance.background_sample(list(reader.vectors(picks)) if picks else [])
         self._term_cache: dict[str, list[str]] = {}
 
     # -- search
@@ -159,14 +159,14 @@ class Searcher:
             got = self._term_cache[term] = tokens.tokenize(term)
         return got
 
-    def _allowed_rows(self, filters: Filters) -> np.ndarray | None:
+    def _allowed_rows(self, filters: Filters) -> Any:
+        """The reader's scope of the filters (rows for the local index, an expression for an engine), or None."""
         if not filters.active():
             return None
-        rows = self.reader.rows_where(
+        return self.reader.scope_where(
             locality=filters.locality, year=filters.year, region=filters.region, kind=filters.kind,
             province=filters.province,
         )
-        return rows if rows is not None else None
 
     def _rank(
         self, norm: str, bm25_tokens: list[str], rows: np.ndarray | None, mode: str
@@ -174,7 +174,7 @@ class Searcher:
         """(row, fused score) best first, the chunk record of every ranked row, and what each retriever
         said of it (for deciding which localities answer)."""
         signals = relevance.Signals()
-        if rows is not None and len(rows) == 0:
+        if self.reader.scope_empty(rows):
             return [], {}, signals
         if mode == "bm25":
             hits = self._bm25_hits(bm25_tokens, rows)
@@ -214,8 +214,7 @@ class Searcher:
     def _scope_localities(self, filters: Filters | None) -> list[str]:
         docs = self.reader.documents()
         if filters is not None and filters.active():
-            rows = self._allowed_rows(filters)
-            doc_ids = {c["doc_id"] for c in self.reader.chunks(rows)} if rows is not None and len(rows) else set()
+            doc_ids = self.reader.scope_doc_ids(self._allowed_rows(filters))
             docs = [d for d in docs if d["doc_id"] in doc_ids]
         return sorted({locality_key(d) for d in docs})
 

@@ -17,7 +17,21 @@ from kb.evaluate import evaluate, fold, load_queries
 from kb.search import Filters, Searcher, normalize_query, parse_filters, parse_k
 from kb.store import open_index
 
-pytest_plugins = ["web_fixtures"]  # fake_searcher: a Searcher over the fake index, for checks that need no model
+pytest_plugins = ["web_fixtures", "engine_fixtures", "netguard"]  # fake_searcher; milvus_searcher; loopback_only
+
+
+@pytest.fixture(scope="module", params=["local", "milvus"])
+def searcher(request: pytest.FixtureRequest, searcher: Searcher) -> Searcher:
+    """Every search test below runs on the local index and on Milvus (KB_ENGINE=milvus, Milvus Lite)."""
+    return searcher if request.param == "local" else request.getfixturevalue("milvus_searcher")
+
+
+@pytest.fixture(autouse=True)
+def _engine_listens_on_loopback_only(request: pytest.FixtureRequest) -> None:
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("searcher") == "milvus":
+        request.getfixturevalue("loopback_only")
+
 
 # a copy of ../shared/eval/dev_queries.jsonl, so that a clone alone runs the tests
 DEV_QUERIES = ROOT / "tests" / "data" / "dev_queries.jsonl"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from kb.store.layout import (
     _VERSION_RE,
     BM25_DIR,
     CURRENT,
+    MANIFEST,
     _fail,
     current_version,
     read_manifest,
@@ -28,8 +30,24 @@ from kb.store.records import Records
 def open_index(
     root: str | Path, expected_model_id: str | None = None, *, verify: str = "auto", pool_size: int = 4
 ) -> IndexReader:
-    """Open the current index version under root, verified (see IndexReader)."""
+    """Open the current index version under root, verified (see IndexReader); a version whose manifest says
+    engine "milvus" opens as a kb.engine MilvusReader, which answers the same calls."""
+    if _engine_of(Path(root)) == "milvus":
+        from kb.engine.reader import open_milvus  # the milvus extra, imported only for such an index
+
+        return open_milvus(root, expected_model_id, verify, pool_size)  # type: ignore[return-value]
     return IndexReader(root, expected_model_id, verify=verify, pool_size=pool_size)
+
+
+def _engine_of(root: Path) -> str:
+    """The engine the current version's manifest names ("local" when none, or when unreadable: then
+    IndexReader says what is wrong)."""
+    version = current_version(root)
+    try:
+        manifest = json.loads((root / str(version) / MANIFEST).read_text(encoding="utf-8")) if version else {}
+    except (OSError, ValueError):
+        return "local"
+    return str(manifest.get("engine", "local")) if isinstance(manifest, dict) else "local"
 
 
 class IndexReader:
@@ -121,6 +139,26 @@ class IndexReader:
     def vector(self, row: int) -> np.ndarray:
         """The stored vector of a chunk row (a copy)."""
         return self._dense.vector(row)
+
+    def vectors(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The stored vectors of chunk rows, one per row (an engine answers them in one call)."""
+        return np.stack([self._dense.vector(int(r)) for r in rows]) if len(rows) else np.zeros((0, self.dim), np.float32)
+
+    # -- scopes: what filters leave searchable, passed back unchanged to dense_search and bm25_search. Here it
+    # is the sorted row array of rows_where; an engine's reader passes a filter expression down instead.
+
+    def scope_where(self, **filters: Any) -> np.ndarray | None:
+        """The scope of rows_where's filters, or None when none is given."""
+        return self.rows_where(**filters)
+
+    def scope_empty(self, scope: np.ndarray | None) -> bool:
+        return scope is not None and len(scope) == 0
+
+    def scope_doc_ids(self, scope: np.ndarray | None) -> set[str]:
+        """The documents with a chunk in scope."""
+        if scope is None:
+            return {d["doc_id"] for d in self.documents()}
+        return {c["doc_id"] for c in self.chunks(scope)} if len(scope) else set()
 
     # -- chunks and documents
 
