@@ -6,6 +6,7 @@ import ast
 import hashlib
 import importlib
 import importlib.util
+import os
 import time
 from functools import lru_cache
 from importlib import metadata
@@ -167,6 +168,7 @@ def build(
     if index.exists() and not index.is_dir():
         raise UsageError(f"--index {index} is a file; give a folder (it is created if missing)")
     with writer_lock(index):
+        embed_on = embed_on or os.environ.get("KB_EMBED_ON", "").strip() or None
         stats = _build_locked(seeds, index, embedder, full, progress, dense, engine_setting(engine), embed_on)
     stats.seconds = time.perf_counter() - t0
     return stats

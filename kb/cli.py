@@ -97,8 +97,8 @@ def _print_build(stats: Any, as_json: bool) -> None:
 def run_build(args: argparse.Namespace, full: bool = False, progress: bool = True) -> Any:
     from kb.build import build
 
-    embed_on = getattr(args, "embed_on", None) or os.environ.get("KB_EMBED_ON") or None
-    return build(Path(args.seeds), Path(args.index), _embedder(args), full=full, progress=progress, embed_on=embed_on)
+    return build(Path(args.seeds), Path(args.index), _embedder(args), full=full, progress=progress,
+                 embed_on=getattr(args, "embed_on", None))
 
 
 def open_searcher(args: argparse.Namespace) -> Any:
@@ -149,13 +149,8 @@ def cmd_similar(args: argparse.Namespace) -> int:
     from kb.search import parse_k
 
     searcher = open_searcher(args)
-    out = searcher.similar(
-        chunk_id=args.chunk_id if not args.text else None,
-        text=args.text,
-        k=parse_k(args.k),
-        per_locality=parse_k(args.per_locality, default=1),
-        include_same_locality=args.same_locality,
-    )
+    out = searcher.similar(chunk_id=args.chunk_id if not args.text else None, text=args.text, k=parse_k(args.k),
+                           per_locality=parse_k(args.per_locality, default=1), include_same_locality=args.same_locality)
     if args.json:
         _print_json(out)
     else:
@@ -271,8 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--full", action="store_true", help="reprocess every report (embeddings still come from the cache)")
     b.add_argument("--json", action="store_true")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
-    b.add_argument("--embed-on", metavar="TARGET", help="embed new passages on other workers: processes[:N], "
-                   "ray[:N] (a local Ray cluster) or ray://HEAD:PORT (default: in this process; also $KB_EMBED_ON)")
+    b.add_argument("--embed-on", metavar="TARGET", help="embed on workers: processes[:N], ray[:N] (local) or ray://HEAD:PORT ($KB_EMBED_ON)")
     b.set_defaults(func=cmd_build)
 
     q = sub.add_parser("search", help="passages about a topic, grouped by locality")
