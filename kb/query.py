@@ -70,12 +70,7 @@ def parse_filters(
 ) -> Filters:
     """Validate filter values against the index; errors name the bad value and the valid ones."""
     docs = reader.documents()
-    loc = _clean_filter(locality)
-    if loc is not None:
-        loc = normalize_query(loc)
-        known = sorted({d["locality"] for d in docs if d.get("locality")})
-        if not any(loc in k for k in known):
-            raise UsageError(f"unknown locality {locality!r}; known: {', '.join(known) or '(none)'}")
+    loc = _known_substring("locality", locality, {d["locality"] for d in docs if d.get("locality")})
     yr: int | None = None
     if _clean_filter(year) is not None:
         text = unicodedata.normalize("NFKC", str(year)).strip()
@@ -85,24 +80,25 @@ def parse_filters(
         yr = int(text)
         if yr not in years:
             raise UsageError(f"no report for year {yr}; indexed years: {_years(years)}")
-    reg = _clean_filter(region)
-    if reg is not None:
-        reg = normalize_query(reg)
-        # any level of the chain: 广东省, 东莞市, 白云区 … (a district's own report included)
-        known = sorted({d[f] for d in docs for f in ("region", "province") if d.get(f)}
-                       | {part for d in docs for part in d.get("chain") or []})
-        if not any(reg in k for k in known):
-            raise UsageError(f"unknown region {region!r}; known: {', '.join(known) or '(none)'}")
+    # a region is any level of the chain: 广东省, 东莞市, 白云区 … (a district's own report included)
+    regions = {d[f] for d in docs for f in ("region", "province") if d.get(f)}
+    reg = _known_substring("region", region, regions | {part for d in docs for part in d.get("chain") or []})
     kd = _clean_filter(kind)
     if kd is not None and kd not in KINDS:
         raise UsageError(f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-    prov = _clean_filter(province)
-    if prov is not None:
-        prov = normalize_query(prov)
-        known = sorted({d["province"] for d in docs if d.get("province")})
-        if not any(prov in k for k in known):
-            raise UsageError(f"unknown province {province!r}; known: {', '.join(known) or '(none)'}")
+    prov = _known_substring("province", province, {d["province"] for d in docs if d.get("province")})
     return Filters(loc, yr, reg, kd, prov)
+
+
+def _known_substring(name: str, value: str | None, known: set[str]) -> str | None:
+    """A filter value normalized like the corpus, which must be part of one of the `known` values."""
+    v = _clean_filter(value)
+    if v is None:
+        return None
+    v = normalize_query(v)
+    if not any(v in k for k in known):
+        raise UsageError(f"unknown {name} {value!r}; known: {', '.join(sorted(known)) or '(none)'}")
+    return str(v)
 
 
 def _years(years: list[int]) -> str:
