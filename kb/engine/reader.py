@@ -13,7 +13,15 @@ from kb.engine import connect, disconnect, milvus_uri
 from kb.engine.schema import _SAFE_ID, CHUNK_FIELDS, Scope, bm25_scale, filter_expr
 from kb.errors import IndexLoadError
 from kb.model import Report
-from kb.store.layout import _VERSION_RE, CURRENT, _fail, current_version, read_manifest, verify_files
+from kb.store.layout import (
+    _VERSION_RE,
+    CURRENT,
+    VersionReader,
+    _fail,
+    current_version,
+    read_manifest,
+    verify_files,
+)
 from kb.store.records import Records, _filter_sql
 
 QUERY_MAX = 16384  # Milvus's limit on a query's or a search's result count
@@ -23,7 +31,7 @@ def _empty() -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
 
 
-class MilvusReader:
+class MilvusReader(VersionReader):
     """A loaded index version on Milvus, searchable from many threads (the client is thread-safe)."""
 
     def __init__(self, root: Path, version: str, manifest: dict[str, Any], pool_size: int = 4) -> None:
@@ -63,17 +71,8 @@ class MilvusReader:
             self._client = None
             disconnect(client, self._uri)
 
-    def __enter__(self) -> MilvusReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"MilvusReader({str(self.path)!r}, collection={self.collection!r}, chunks={self.n_chunks})"
-
-    def is_current(self) -> bool:
-        return current_version(self.root) == self.version
 
     def _query(self, expr: str, fields: list[str], limit: int | None = None) -> list[dict[str, Any]]:
         kw: dict[str, Any] = {"limit": limit} if limit is not None else {}

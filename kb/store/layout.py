@@ -221,3 +221,24 @@ def verify_files(folder: Path, manifest: dict[str, Any], verify: str) -> None:
             got = _sha256(p)
             if got != want["sha256"]:
                 raise _fail(f"{p} is corrupt (sha256 {got[:12]}…, the manifest says {want['sha256'][:12]}…)")
+
+
+class VersionReader:
+    """What every reader of one index version shares: a context manager, and whether CURRENT still names it.
+    Subclasses set `root` and `version` and define close()."""
+
+    root: Path
+    version: str
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def is_current(self) -> bool:
+        """Whether root/CURRENT still names this version (a server reopens when it does not)."""
+        return current_version(self.root) == self.version

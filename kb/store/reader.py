@@ -19,6 +19,7 @@ from kb.store.layout import (
     BM25_DIR,
     CURRENT,
     MANIFEST,
+    VersionReader,
     _fail,
     current_version,
     read_manifest,
@@ -50,7 +51,7 @@ def _engine_of(root: Path) -> str:
     return str(manifest.get("engine", "local")) if isinstance(manifest, dict) else "local"
 
 
-class IndexReader:
+class IndexReader(VersionReader):
     """A loaded, verified index version: FAISS + BM25 + SQLite, searchable from many threads.
 
     verify="auto" checks every file's size and the sha256 of files under FULL_HASH_MAX_BYTES;
@@ -104,18 +105,8 @@ class IndexReader:
             if hasattr(self, part):
                 getattr(self, part).close()
 
-    def __enter__(self) -> IndexReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"IndexReader({str(self.path)!r}, chunks={getattr(self, 'n_chunks', '?')})"
-
-    def is_current(self) -> bool:
-        """Whether root/CURRENT still names this version (a server reopens when it does not)."""
-        return current_version(self.root) == self.version
 
     # -- search
 
