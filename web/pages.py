@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from kb.search import Filters
-from web import render, views
+from web import files, render, views
 from web.errors import HttpError, param
 from web.holder import generation, searcher
 from web.params import (
@@ -180,7 +181,19 @@ def doc_page(doc_id: str) -> Any:
         hl=hl,
         hl_passage=hl_passage,
         n_chunks=len(chunks),
+        fmt_label=files.format_label(files.format_of(doc["source"])),
+        extraction=files.extraction_notes(doc),
     )
+
+
+@bp.get("/doc/<doc_id>/original")
+def doc_original(doc_id: str) -> Any:
+    """The report's file as it sits in seeds/ (a text or PDF shown, a saved page or Word file downloaded)."""
+    real = doc_arg(doc_id)
+    doc = searcher().reader.document(real)
+    if doc is None:
+        raise HttpError(404, f"unknown document {doc_id!r}", param="doc_id")
+    return files.original_response(Path(current_settings().seeds), doc)
 
 
 @bp.get("/doc/<doc_id>/raw")
