@@ -15,6 +15,7 @@ from kb.settings import BY_NAME
 # The settings the web app shares with the CLI (kb/settings.py): their help and environment variables.
 _INDEX, _MODEL, _SEEDS = BY_NAME["index"], BY_NAME["model"], BY_NAME["seeds"]
 UPLOAD_MAX_MB = 50
+FORM_ROOM = 256 * 1024  # a multipart body's boundaries, headers and the token, beside the file
 
 
 def _opt(default: Any = None, *, doc: str, factory: Any = None) -> Any:
@@ -60,6 +61,17 @@ class Settings:
     def help(cls) -> dict[str, str]:
         """Each setting's help string, by name (for docs and `--help`-style listings)."""
         return {f.name: f.metadata["help"] for f in fields(cls)}
+
+
+def upload_limit(settings: Settings) -> int:
+    """The size limit of one uploaded file, in bytes."""
+    return int(float(settings.upload_max_mb) * 2**20)
+
+
+def request_body_limit(settings: Settings, small: int) -> int:
+    """The largest request body the server takes: `small` (no page takes a body), or room for one file at the
+    upload limit and its form while upload is on."""
+    return upload_limit(settings) + FORM_ROOM if settings.allow_upload else small
 
 
 def current_settings() -> Settings:
