@@ -179,3 +179,16 @@ def test_upload_on_a_public_host_needs_its_own_flag(tmp_path: Path) -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
     with pytest.raises(UsageError, match="--allow-remote-upload"):
         serve(tmp_path / "seeds", tmp_path / "index", HashEmbedder(), host="0.0.0.0", allow_upload=True)
+
+
+def test_the_form_works_without_script(upload_app) -> None:
+    app, _ = upload_app
+    client = app.test_client()
+    token = _token(client)
+    r = client.post("/upload/files", data={"csrf_token": token, "files": [(io.BytesIO(_report("无脚本")), "无脚本.txt")]},
+                    content_type="multipart/form-data")
+    assert r.status_code == 303 and r.headers["Location"].startswith("/upload?job=")
+    assert client.get(r.headers["Location"]).status_code == 200  # refreshes itself while the job runs
+    app.extensions["kb_uploads"].wait()
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "完成 done" in page and 'http-equiv="refresh"' not in page
