@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,11 @@ def test_wrong_type_and_oversized_uploads_are_4xx_json(tmp_path: Path) -> None:
         assert err["code"] == "unsupported_media_type" and ".zip" in err["message"]
         err = _is_error(_post(client, token, (b"x" * 20_000, "big.txt")), 413)
         assert "0.01 MB limit" in err["message"]
+        packed = io.BytesIO()
+        with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("a.txt", "法" * 50_000)  # 150 KB unpacked, far beyond 4 × 0.01 MB
+        err = _is_error(_post(client, token, (packed.getvalue(), "bomb.zip")), 413)
+        assert "unpacks to" in err["message"]
         # a body larger than the request limit is refused before it is read
         _is_error(_post(client, token, (b"x" * 400_000, "bigger.txt")), 413)
         assert sorted(p.name for p in seeds.iterdir()) == sorted(p.name for p in sorted(SEEDS.glob("*.txt"))[:2])

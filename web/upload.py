@@ -10,6 +10,7 @@ import re
 import secrets
 import shutil
 import unicodedata
+import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -26,6 +27,7 @@ bp = Blueprint("upload", __name__)
 
 UPLOAD_SUFFIXES = (*FORMATS, ".zip")
 MAX_FILES = 20  # files in one request
+ZIP_RATIO = 4  # what a .zip may unpack to, in upload limits
 MAX_NAME_BYTES = 200  # a file name in seeds/, in UTF-8 (file systems allow 255)
 CSRF_COOKIE = "kb_upload"
 CSRF_FIELD = "csrf_token"
@@ -88,8 +90,22 @@ def _save(files: list[FileStorage], workdir: Path, limit: int) -> list[Path]:
         if size > limit:
             raise HttpError(413, f"{name}: {size / 2**20:.2f} MB is larger than the {current_settings().upload_max_mb:g}"
                             " MB limit a file", param="files")
+        if name.endswith(".zip"):
+            _check_zip(target, name, ZIP_RATIO * limit)
         saved.append(target)
     return saved
+
+
+def _check_zip(path: Path, name: str, most: int) -> None:
+    """An archive whose members would unpack to more than `most` bytes is refused before it is unpacked."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = sum(i.file_size for i in zf.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return  # kb.add reports it, one line for the archive
+    if total > most:
+        raise HttpError(413, f"{name}: unpacks to {total / 2**20:.0f} MB; the limit is {most / 2**20:g} MB",
+                        param="files")
 
 
 @bp.get("/upload")
