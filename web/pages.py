@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
@@ -29,6 +30,7 @@ from web.params import (
 from web.settings import current_settings
 
 bp = Blueprint("pages", __name__)
+T = TypeVar("T")
 
 EXAMPLES = ["行政复议", "如何化解基层矛盾纠纷", "legal aid", "府院联动", "綜合行政執法改革"]
 COMPARE_EXAMPLES = ["法律援助", "行政复议", "矛盾纠纷化解"]
@@ -186,22 +188,25 @@ def doc_page(doc_id: str) -> Any:
     )
 
 
+def _read(doc_id: str, read: Callable[[str], T | None]) -> tuple[str, T]:
+    """The canonical id and what `read` gives for it; 404 when the document is unknown."""
+    real = doc_arg(doc_id)
+    value = read(real)
+    if value is None:
+        raise HttpError(404, f"unknown document {doc_id!r}", param="doc_id")
+    return real, value
+
+
 @bp.get("/doc/<doc_id>/original")
 def doc_original(doc_id: str) -> Any:
     """The report's file as it sits in seeds/ (a text or PDF shown, a saved page or Word file downloaded)."""
-    real = doc_arg(doc_id)
-    doc = searcher().reader.document(real)
-    if doc is None:
-        raise HttpError(404, f"unknown document {doc_id!r}", param="doc_id")
+    _, doc = _read(doc_id, searcher().reader.document)
     return files.original_response(Path(current_settings().seeds), doc)
 
 
 @bp.get("/doc/<doc_id>/raw")
 def doc_raw(doc_id: str) -> Any:
-    real = doc_arg(doc_id)
-    raw = searcher().reader.raw_text(real)
-    if raw is None:
-        raise HttpError(404, f"unknown document {doc_id!r}", param="doc_id")
+    real, raw = _read(doc_id, searcher().reader.raw_text)
     resp = Response(raw, mimetype="text/plain")
     resp.headers["Content-Type"] = "text/plain; charset=utf-8"
     resp.headers["Content-Disposition"] = f'inline; filename="{real}.raw.txt"'
