@@ -118,6 +118,21 @@ def add_reports(
     return [f.name for f in plan]
 
 
+def readable_files(files: list[Path]) -> tuple[list[Path], list[str]]:
+    """The files that read as reports, and a line for each that does not; a missing file is a usage error."""
+    good, bad = [], []
+    for f in files:
+        if not f.is_file():
+            raise UsageError(f"{f}: no such file")
+        try:
+            read_report(f)
+        except IngestError as exc:
+            bad.append(str(exc))
+        else:
+            good.append(f)
+    return good, bad
+
+
 def _text_hash_of(p: Path) -> str | None:
     """The cleaned-text key of a seeds file the index does not know yet (None when it is unusable)."""
     try:

@@ -182,33 +182,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _readable(files: list[Path]) -> tuple[list[Path], list[str]]:
-    """The files that read as reports, and a line for each that does not; a missing file is a usage error."""
-    from kb.ingest import IngestError, read_report
-
-    good, bad = [], []
-    for f in files:
-        if not f.is_file():
-            raise UsageError(f"{f}: no such file")
-        try:
-            read_report(f)
-        except IngestError as exc:
-            bad.append(str(exc))
-        else:
-            good.append(f)
-    return good, bad
-
-
 def cmd_add(args: argparse.Namespace) -> int:
     """Add the files that read as reports (a folder's, recursively; a .zip's members); exit 1 when any could
     not be read or was refused (each named with why)."""
     import tempfile
 
-    from kb.add import add_reports, expand_sources
+    from kb.add import add_reports, expand_sources, readable_files
+
     sources = [Path(f) for f in args.files]
     with tempfile.TemporaryDirectory(prefix="kb-add-") as work:
         found, bad_members = expand_sources(sources, Path(work))
-        files, unreadable = _readable(found)
+        files, unreadable = readable_files(found)
         unreadable[:0] = bad_members
         # from a folder or an archive the readable files are added even when some are refused
         batch = any(s.is_dir() or s.suffix.lower() == ".zip" for s in sources)
@@ -235,6 +219,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         threads=args.threads,
         open_browser=args.open,
+        allow_upload=args.allow_upload,
+        allow_remote_upload=args.allow_remote_upload,
     )
 
 
@@ -312,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--port", type=_port, default=os.environ.get(port.env, "").strip() or str(port.default),
                    help=port.cli_help() + "; 1-65535, or 0 for any free port")
     v.add_argument("--open", action="store_true", help="open the page in a browser once serving")
+    v.add_argument("--allow-upload", action="store_true", help="serve /upload: reports added from the browser")
+    v.add_argument("--allow-remote-upload", action="store_true",
+                   help="allow /upload with a --host other than loopback (anyone who reaches it can add reports)")
     v.set_defaults(func=cmd_serve)
     return p
 

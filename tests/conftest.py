@@ -96,7 +96,7 @@ def fake_app(tmp_path_factory: pytest.TempPathFactory):
 
     index = tmp_path_factory.mktemp("fake-index")
     assert build(SEEDS, index, HashEmbedder(), progress=False).documents == 5
-    app = create_app({"index": index, "model": "fake"})
+    app = create_app({"index": index, "model": "fake", "seeds": SEEDS})
     app.config.update(TESTING=True)
     yield app
     app.extensions["kb"].close()

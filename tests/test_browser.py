@@ -4,6 +4,7 @@ Screenshots for docs/ are written when KB_UPDATE_SCREENSHOTS=1; otherwise into a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -50,13 +51,14 @@ class Watch:
         self.external: list[str] = []
 
 
-@pytest.fixture()
-def page_and_watch(browser, live_server) -> Iterator:
+@contextlib.contextmanager
+def watched_page(browser, base_url: str) -> Iterator:
+    """A page of a fresh browser context that may only reach `base_url`, and what it saw go wrong."""
     ctx = browser.new_context(viewport={"width": WIDTH, "height": 900}, accept_downloads=True, locale="zh-CN")
     watch = Watch()
 
     def route(r) -> None:
-        if r.request.url.startswith(live_server.url):
+        if r.request.url.startswith(base_url):
             r.continue_()
         else:
             watch.external.append(r.request.url)
@@ -73,6 +75,12 @@ def page_and_watch(browser, live_server) -> Iterator:
         ctx.close()
     assert not watch.errors, watch.errors
     assert not watch.external, watch.external
+
+
+@pytest.fixture()
+def page_and_watch(browser, live_server) -> Iterator:
+    with watched_page(browser, live_server.url) as pw:
+        yield pw
 
 
 @pytest.fixture()
@@ -234,3 +242,43 @@ def test_pages_fit_and_screenshots(page, live_server, tmp_path):
     for url in (f"/?q={Q}", f"/doc/{doc_id}", "/similar/" + hit["chunk_id"]):
         page.goto(base + url)
         assert _no_horizontal_overflow(page), url
+
+
+def test_upload_a_report_then_find_it(browser, tmp_path):
+    """Upload through the page (on, with the fake embedder over two seed reports), watch it finish, search it."""
+    import shutil
+
+    from web_fixtures import LiveServer
+
+    from kb.build import build
+    from kb.embed import HashEmbedder
+    from web import create_app
+
+    seeds, index = tmp_path / "seeds", tmp_path / "index"
+    seeds.mkdir()
+    for p in sorted((ROOT / "seeds").glob("*.txt"))[:2]:
+        shutil.copy(p, seeds / p.name)
+    build(seeds, index, HashEmbedder(), progress=False)
+    mark = "雪松岭巡回法庭驿站"
+    report = tmp_path / "雪松岭镇2023年法治政府建设报告.txt"
+    text = (ROOT / "seeds" / "002_60dd12b11f7eba43.txt").read_text(encoding="utf-8")
+    report.write_text(text + f"\n全镇设立{mark}，就地化解纠纷。\n", encoding="utf-8")
+    app = create_app({"index": index, "model": "fake", "seeds": seeds, "allow_upload": True, "check_interval": 0.1})
+    try:
+        with LiveServer(app) as server, watched_page(browser, server.url) as (page, _):
+            page.goto(server.url + "/")
+            page.click("nav >> text=上传")
+            page.set_input_files("#upload-files", str(report))
+            page.click("#upload-form button[type=submit]")
+            row = page.locator(".upload-row[data-state=done]")
+            row.wait_for(timeout=60_000)
+            assert report.name in row.inner_text()
+            page.goto(server.url + "/?q=" + mark + "&mode=bm25")
+            page.wait_for_selector("section.card")
+            assert mark in page.inner_text("main")
+            assert (seeds / report.name).is_file()
+    finally:
+        uploads = app.extensions.get("kb_uploads")
+        if uploads is not None:
+            uploads.wait()
+        app.extensions["kb"].close()

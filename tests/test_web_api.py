@@ -451,7 +451,7 @@ def test_every_setting_has_help_and_is_documented():
         assert text.strip(), name
         assert f"| `{name}` |" in doc, name
     with pytest.raises(ValueError, match="unknown settings"):
-        create_app({"seeds": "seeds"})
+        create_app({"seed": "seeds"})  # `seeds` is a setting; a misspelt one is not
 
 
 def test_values_derived_from_an_index_version_are_made_once_and_bounded(fake_searcher):

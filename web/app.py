@@ -12,10 +12,10 @@ from flask import Flask, Response, g, request, url_for
 
 from kb.embed import get_embedder
 from kb.search import MAX_QUERY_CHARS
-from web import api, errors, export, pages, render
+from web import api, errors, export, pages, render, upload
 from web.errors import MAX_BODY, HttpError, check_raw_request, zh_message
 from web.holder import SearcherHolder, app_holder, open_searcher, release_generation
-from web.settings import Settings
+from web.settings import Settings, current_settings, request_body_limit
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -44,7 +44,7 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None) -> Flask:
     elif not isinstance(settings, Settings):
         settings = Settings.from_mapping(settings)
     app = Flask(__name__)
-    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, **settings.extra)
+    app.config.update(MAX_CONTENT_LENGTH=request_body_limit(settings, MAX_BODY), **settings.extra)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["kb"] = _holder(settings)
@@ -52,7 +52,7 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None) -> Flask:
     _register_globals(app)
     _register_hooks(app)
     errors.init_app(app)
-    for bp in (pages.bp, export.bp, api.bp):
+    for bp in (pages.bp, export.bp, api.bp, upload.bp):
         app.register_blueprint(bp)
     return app
 
@@ -79,14 +79,18 @@ def _register_globals(app: Flask) -> None:
         bar_class=render.bar_class,
         MAX_QUERY_CHARS=MAX_QUERY_CHARS,
         zh_message=zh_message,
+        upload_on=lambda: current_settings().allow_upload,
     )
 
 
 def _start() -> None:
     g.t0 = time.perf_counter()
     check_raw_request(request.environ, request.query_string)
-    if (request.content_length or 0) > MAX_BODY:
-        raise HttpError(413, f"the request body is {request.content_length} bytes; the limit is {MAX_BODY}")
+    # only the upload route takes a large body (and only while upload is on); every other route a small one
+    limit = request_body_limit(current_settings(), MAX_BODY) if request.path == "/upload/files" else MAX_BODY
+    g.body_limit = request.max_content_length = limit
+    if (request.content_length or 0) > limit:
+        raise HttpError(413, f"the request body is {request.content_length} bytes; the limit is {limit}")
 
 
 def _headers(resp: Response) -> Response:

@@ -19,6 +19,7 @@ log = logging.getLogger("kb.web")
 
 CODES = {
     400: "bad_request",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
@@ -160,10 +161,12 @@ def zh_message(err: HttpError) -> str:
     if err.param in _ZH_BY_PARAM:
         return _ZH_BY_PARAM[err.param]
     return {
+        403: "请求未通过安全校验，请刷新页面后重试",
         404: "没有找到该页面或资源",
         405: "不支持该请求方法",
         413: "请求内容过大",
         414: "链接过长",
+        415: "文件类型不支持",
         500: "服务器内部错误",
     }.get(err.status, "请求有误")
 
@@ -172,7 +175,8 @@ def zh_message(err: HttpError) -> str:
 
 
 def _is_api() -> bool:
-    return request.path == "/api" or request.path.startswith("/api/")
+    # /upload/files and /upload/status are what the upload page's script calls: JSON like the API
+    return request.path == "/api" or request.path.startswith(("/api/", "/upload/"))
 
 
 def error_response(err: HttpError) -> Response:
@@ -204,7 +208,7 @@ def _werkzeug_error(exc: HTTPException) -> Response:
     messages = {
         404: f"no such page or resource: {request.path}",
         405: f"{request.method} is not allowed on {request.path}",
-        413: f"the request body is too large; the limit is {MAX_BODY} bytes",
+        413: f"the request body is too large; the limit is {g.get('body_limit', MAX_BODY)} bytes",
     }
     resp = error_response(HttpError(status, messages.get(status, exc.description or exc.name)))
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:

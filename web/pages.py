@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from kb.search import Filters
-from web import render, views
+from web import files, render, views
 from web.errors import HttpError, param
 from web.holder import generation, searcher
 from web.params import (
@@ -28,6 +30,7 @@ from web.params import (
 from web.settings import current_settings
 
 bp = Blueprint("pages", __name__)
+T = TypeVar("T")
 
 EXAMPLES = ["行政复议", "如何化解基层矛盾纠纷", "legal aid", "府院联动", "綜合行政執法改革"]
 COMPARE_EXAMPLES = ["法律援助", "行政复议", "矛盾纠纷化解"]
@@ -180,15 +183,30 @@ def doc_page(doc_id: str) -> Any:
         hl=hl,
         hl_passage=hl_passage,
         n_chunks=len(chunks),
+        fmt_label=files.format_label(files.format_of(doc["source"])),
+        extraction=files.extraction_notes(doc),
     )
+
+
+def _read(doc_id: str, read: Callable[[str], T | None]) -> tuple[str, T]:
+    """The canonical id and what `read` gives for it; 404 when the document is unknown."""
+    real = doc_arg(doc_id)
+    value = read(real)
+    if value is None:
+        raise HttpError(404, f"unknown document {doc_id!r}", param="doc_id")
+    return real, value
+
+
+@bp.get("/doc/<doc_id>/original")
+def doc_original(doc_id: str) -> Any:
+    """The report's file as it sits in seeds/ (a text or PDF shown, a saved page or Word file downloaded)."""
+    _, doc = _read(doc_id, searcher().reader.document)
+    return files.original_response(Path(current_settings().seeds), doc)
 
 
 @bp.get("/doc/<doc_id>/raw")
 def doc_raw(doc_id: str) -> Any:
-    real = doc_arg(doc_id)
-    raw = searcher().reader.raw_text(real)
-    if raw is None:
-        raise HttpError(404, f"unknown document {doc_id!r}", param="doc_id")
+    real, raw = _read(doc_id, searcher().reader.raw_text)
     resp = Response(raw, mimetype="text/plain")
     resp.headers["Content-Type"] = "text/plain; charset=utf-8"
     resp.headers["Content-Disposition"] = f'inline; filename="{real}.raw.txt"'

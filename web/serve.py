@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 import threading
 import webbrowser
@@ -16,7 +17,7 @@ from kb.store import IndexLoadError
 from web.app import create_app
 from web.errors import MAX_BODY
 from web.holder import open_searcher
-from web.settings import Settings
+from web.settings import UPLOAD_MAX_MB, Settings, request_body_limit
 
 
 def _browse(url: str) -> None:
@@ -24,6 +25,16 @@ def _browse(url: str) -> None:
         webbrowser.open(url)
     except Exception as exc:  # no browser on a server is normal; the URL is printed anyway
         print(f"kb: could not open a browser ({exc}); open {url} yourself", file=sys.stderr)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only listens on this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def serve(
@@ -35,8 +46,16 @@ def serve(
     port: int = 8000,
     threads: int = 8,
     open_browser: bool = False,
+    allow_upload: bool = False,
+    allow_remote_upload: bool = False,
+    upload_max_mb: float = UPLOAD_MAX_MB,
 ) -> int:
     """Build the index first when it is missing or stale, then serve until interrupted."""
+    if allow_upload and not allow_remote_upload and not is_loopback(host):
+        raise UsageError(
+            f"--allow-upload with --host {host}: anyone who reaches it could add reports; serve on 127.0.0.1, or"
+            " add --allow-remote-upload if that is meant"
+        )
     if seeds.is_dir() and is_stale(seeds, index, embedder.model_id):
         print(f"kb: the index in {index} is missing or out of date; building it from {seeds}", file=sys.stderr)
         stats = build(seeds, index, embedder, progress=True)
@@ -55,10 +74,15 @@ def serve(
     except Exception as exc:  # an empty index, say: the server still starts and says so per request
         print(f"kb: warm-up search failed: {exc}", file=sys.stderr)
 
-    app = create_app(Settings(index=index, searcher=searcher, own_searcher=True))
+    settings = Settings(
+        index=index, seeds=seeds, searcher=searcher, own_searcher=True, allow_upload=allow_upload,
+        upload_max_mb=upload_max_mb,
+    )
+    app = create_app(settings)
+    body = request_body_limit(settings, MAX_BODY)
     try:  # waitress's own limit: a larger body is refused as it arrives, never spooled to disk first
         server = create_server(
-            app, host=host, port=port, threads=max(1, threads), ident="kb", max_request_body_size=MAX_BODY
+            app, host=host, port=port, threads=max(1, threads), ident="kb", max_request_body_size=body
         )
     except OSError as exc:
         raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
@@ -68,6 +92,8 @@ def serve(
     url = f"http://{shown}:{server.effective_port}/"  # type: ignore[union-attr]
     print(f"kb: serving {index} ({searcher.reader.version}, {searcher.reader.n_chunks} passages) at {url}", flush=True)
     print("kb: press Ctrl+C to stop", file=sys.stderr, flush=True)
+    if allow_upload:
+        print(f"kb: upload is on: {url}upload adds reports to {seeds}", file=sys.stderr, flush=True)
     if open_browser:
         threading.Timer(0.5, _browse, args=(url,)).start()
     try:

