@@ -39,6 +39,10 @@ DEPTH = 60  # candidates taken from each retriever before fusion
 # the topic. Real reports: recall@5/@10 0.779/0.869 → 0.792/0.894, localities listed 7.9 → 6.3; seeds' MRR
 # 0.823 → 0.969 (BENCHMARKS.md "Search quality on real reports").
 EXPANSION_WEIGHT = 0.5
+# The bundled model is the weaker retriever (dense alone recall@10 0.65 against BM25's 0.83 on the real
+# reports): at 0.8 recall@10 0.887 → 0.906 there and the seeds' recall@5 0.938 → 0.979, no kind lower; at
+# 0.6 English recall@10 falls to 0.75 (measured on both dev sets, BENCHMARKS.md).
+DENSE_WEIGHT = 0.8
 BM25_POOL = 2 * DEPTH  # each of the two BM25 searches, before their scores are added up
 _NONE = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 PER_LOCALITY = 3
@@ -56,17 +60,16 @@ def _ranked(hits: Hits) -> tuple[list[tuple[int, float]], dict[int, dict[str, An
 
 
 def fuse_scores(signals: relevance.Signals) -> list[tuple[int, float]]:
-    """Score-aware fusion, best first: each retriever's evidence on one scale, summed with equal weights —
-    BM25 as a share of the query's best BM25 score, dense as the contrast with the background sample
-    (kb.relevance) as a share of the best contrast. Unlike reciprocal ranks it keeps how far ahead a
-    retriever's first passages are: on both dev sets recall@5 0.692 → 0.729 and MRR 0.652 → 0.749 on the
-    real reports, seeds unchanged (BENCHMARKS.md "Fusion")."""
+    """Score-aware fusion, best first: each retriever's evidence on one scale, summed — BM25 as a share of
+    the query's best BM25 score, dense as the contrast with the background sample (kb.relevance) as a share
+    of the best contrast, at DENSE_WEIGHT. Unlike reciprocal ranks it keeps how far ahead a retriever's first
+    passages are (real reports: recall@5 0.692 → 0.729, MRR 0.652 → 0.749; BENCHMARKS.md)."""
     top_bm = signals.top_bm25 or 1.0
     zs = {r: max(0.0, z) for r in signals.dense if (z := signals.z(r)) is not None}
     top_z = max(zs.values(), default=0.0) or 1.0
     fused = {r: b / top_bm for r, b in signals.bm25.items()}
     for r, z in zs.items():
-        fused[r] = fused.get(r, 0.0) + z / top_z
+        fused[r] = fused.get(r, 0.0) + DENSE_WEIGHT * z / top_z
     for r in signals.dense:
         fused.setdefault(r, 0.0)  # no background (a tiny index): still ranked, after the scored rows
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
