@@ -36,6 +36,8 @@ def load_queries(path: Path) -> list[dict[str, Any]]:
         except (ValueError, KeyError, TypeError, AssertionError) as exc:
             raise UsageError(f"{path}:{n}: not a judged query ({{'q': …, 'rel': [[doc, substring], …]}})") from exc
         out.append(obj)
+    if not out:
+        raise UsageError(f"{path} holds no judged queries (one JSON object a line: {{'q': …, 'rel': [[doc, substring], …]}})")
     return out
 
 

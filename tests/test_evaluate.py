@@ -43,3 +43,14 @@ def test_meta_accuracy_lists_every_miss_and_counts_unverified_as_wrong() -> None
     assert (out["locality_right"], out["year_right"], out["reports"]) == (2, 2, 3)
     missed = {(m["source"], m["field"]) for m in out["misses"]}
     assert missed == {("d2_x.txt", "year"), ("d3_x.txt", "locality"), ("d4_", "report")}
+
+
+def test_an_empty_queries_file_is_a_usage_error(tmp_path) -> None:
+    import pytest
+
+    from kb.errors import UsageError
+    from kb.evaluate import load_queries
+
+    (tmp_path / "q.jsonl").write_text("\n\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="holds no judged queries"):
+        load_queries(tmp_path / "q.jsonl")
