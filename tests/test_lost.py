@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
+# builds and `kb` processes: seconds each, so these run in the whole suite only
+pytestmark = pytest.mark.slow
+
 TOWNS = "东升南头七里黄圃横栏沙溪大涌三乡坦洲港口民众阜沙板芙神湾古镇小榄南朗五桂"
 # The overlap of the race test comes from this pause point, not from timing: the full build stops right
 # before it embeds (after it has listed the seeds) until the test lets it go on.
