@@ -4,7 +4,6 @@ atomically through the index folder's CURRENT (and the server's alias where it h
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import sqlite3
@@ -19,7 +18,6 @@ from kb.engine import connect, disconnect, is_lite, milvus_uri, recorded_uri
 from kb.engine.schema import ALIAS, COLLECTION_PREFIX, collection_name, dense_spec, index_params, make_schema
 from kb.model import Chunk, Report
 from kb.store.layout import (
-    CURRENT,
     FORMAT_VERSION,
     MANIFEST,
     SQLITE,
@@ -27,10 +25,11 @@ from kb.store.layout import (
     _fsync_dir,
     _fsync_file,
     _sha256,
-    _write_text_durably,
     _writer_lock,
     current_version,
     list_versions,
+    publish_version,
+    replace_current,
 )
 from kb.store.records import CHAIN_SEP, _write_sqlite
 from kb.store.writer import _no_stage, _validate_inputs, _versions_to_keep
@@ -181,20 +180,13 @@ def _write_locked(client: Any, root: Path, uri: str, reports: Sequence[Report], 
             "milvus": {"collection": name, "uri": recorded_uri(root, uri), "alias": None},
             "tokenizer": TOKENIZER_ID, "build_info": build_info,
         }
-        _write_text_durably(tmp / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
-        _fsync_dir(tmp)
-        stage("manifest")
-        final = root / version
-        os.replace(tmp, final)
-        _fsync_dir(root)
-        stage("renamed")
+        final = publish_version(root, tmp, version, manifest, stage)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if name in client.list_collections():
             client.drop_collection(name)
         raise
-    _write_text_durably(root / (CURRENT + ".tmp"), version + "\n")
-    os.replace(root / (CURRENT + ".tmp"), root / CURRENT)
+    replace_current(root, version, lambda: None)
     _fsync_dir(root)
     stage("current")
     if not is_lite(uri):  # Milvus Lite has no aliases

@@ -130,6 +130,19 @@ def current_version(root: str | Path) -> str | None:
     return name or None
 
 
+def publish_version(root: Path, tmp: Path, version: str, manifest: dict[str, Any], stage: Callable[[str], None]) -> Path:
+    """Write a built version's manifest durably, then rename its temp folder into place (stages "manifest",
+    "renamed"); CURRENT is not touched yet."""
+    _write_text_durably(tmp / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
+    _fsync_dir(tmp)
+    stage("manifest")
+    final = root / version
+    os.replace(tmp, final)
+    _fsync_dir(root)
+    stage("renamed")
+    return final
+
+
 def replace_current(root: Path, version: str, written: Callable[[], None]) -> None:
     """Point CURRENT at version durably (`written` runs once the temp file is); a CURRENT that is a folder
     (an accident) is moved out of the way."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -24,7 +23,6 @@ from kb.store.layout import (
     DENSE,
     FORMAT_VERSION,
     KEEP_VERSIONS,
-    MANIFEST,
     SQLITE,
     VECTORS,
     _collect_garbage,
@@ -32,10 +30,10 @@ from kb.store.layout import (
     _fsync_dir,
     _fsync_file,
     _sha256,
-    _write_text_durably,
     _writer_lock,
     current_version,
     list_versions,
+    publish_version,
     replace_current,
 )
 from kb.store.records import _write_sqlite
@@ -139,13 +137,7 @@ def write_index(
                 "software": {"faiss": faiss.__version__, "bm25s": bm25s.__version__, "numpy": np.__version__},
                 "build_info": build_info,
             }
-            _write_text_durably(tmp / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
-            _fsync_dir(tmp)
-            stage("manifest")
-            final = root / version
-            os.replace(tmp, final)
-            _fsync_dir(root)
-            stage("renamed")
+            final = publish_version(root, tmp, version, manifest, stage)
         except Exception:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
