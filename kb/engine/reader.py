@@ -12,7 +12,6 @@ import numpy as np
 from kb.engine import connect, disconnect, milvus_uri
 from kb.engine.schema import _SAFE_ID, CHUNK_FIELDS, Scope, bm25_scale, filter_expr
 from kb.errors import IndexLoadError
-from kb.model import Report
 from kb.store.layout import (
     _VERSION_RE,
     CURRENT,
@@ -190,19 +189,7 @@ class MilvusReader(VersionReader):
         got = self._by_rows(rows, ["vector"])
         return np.array([r["vector"] for r in got], dtype=np.float32).reshape(len(got), self.dim)
 
-    # -- documents (kb.sqlite)
-
-    def documents(self) -> list[dict[str, Any]]:
-        return self._records.documents()
-
-    def document(self, doc_id: str) -> dict[str, Any] | None:
-        return self._records.document(doc_id)
-
-    def raw_text(self, doc_id: str) -> str | None:
-        return self._records.raw_text(doc_id)
-
-    def report(self, doc_id: str) -> Report | None:
-        return self._records.report(doc_id)
+    # documents(), document(), raw_text(), report(): VersionReader's, from the version's kb.sqlite
 
 
 def _expr(scope: Any) -> str:

@@ -12,10 +12,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.errors import IndexLoadError
 from kb.tokens import TOKENIZER_ID
+
+if TYPE_CHECKING:  # records imports this module
+    from kb.model import Report
+    from kb.store.records import Records
 
 try:  # POSIX; on Windows writers are not serialized and stale temp folders are judged by age
     import fcntl
@@ -237,11 +241,13 @@ def verify_files(folder: Path, manifest: dict[str, Any], verify: str) -> None:
 
 
 class VersionReader:
-    """What every reader of one index version shares: a context manager, and whether CURRENT still names it.
-    Subclasses set `root` and `version` and define close()."""
+    """What every reader of one index version shares: a context manager, whether CURRENT still names it, and
+    the reports, read from the version's kb.sqlite. Subclasses set `root`, `version` and `_records` and
+    define close()."""
 
     root: Path
     version: str
+    _records: Records
 
     def close(self) -> None:
         raise NotImplementedError
@@ -255,3 +261,19 @@ class VersionReader:
     def is_current(self) -> bool:
         """Whether root/CURRENT still names this version (a server reopens when it does not)."""
         return current_version(self.root) == self.version
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every document's summary (Report.summary()), ordered by doc_id."""
+        return self._records.documents()
+
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        """A document's summary plus headline, encoding, sha256, text, sections (tree) and repair_log."""
+        return self._records.document(doc_id)
+
+    def raw_text(self, doc_id: str) -> str | None:
+        """The document's text as ingested, before cleaning."""
+        return self._records.raw_text(doc_id)
+
+    def report(self, doc_id: str) -> Report | None:
+        """The stored Report, rebuilt (for incremental builds that keep unchanged documents)."""
+        return self._records.report(doc_id)

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from kb.errors import IndexLoadError, IndexMissingError
-from kb.model import Report
 from kb.store.bm25 import Bm25Index
 from kb.store.dense import DenseIndex
 from kb.store.layout import (
@@ -190,10 +189,6 @@ class IndexReader(VersionReader):
             province=province,
         )
 
-    def documents(self) -> list[dict[str, Any]]:
-        """Every document's summary (Report.summary()), ordered by doc_id."""
-        return self._records.documents()
-
     def problems(self) -> list[str]:
         """What is wrong with the files under a live version, cheaply (sizes, and the SQLite file answering a
         query): a file changed in place after loading, which /api/health reports instead of "ok"."""
@@ -212,14 +207,3 @@ class IndexReader(VersionReader):
             out.append(f"kb.sqlite: {exc}")
         return out
 
-    def document(self, doc_id: str) -> dict[str, Any] | None:
-        """A document's summary plus headline, encoding, sha256, text, sections (tree) and repair_log."""
-        return self._records.document(doc_id)
-
-    def raw_text(self, doc_id: str) -> str | None:
-        """The document's text as ingested, before cleaning."""
-        return self._records.raw_text(doc_id)
-
-    def report(self, doc_id: str) -> Report | None:
-        """The stored Report, rebuilt (for incremental builds that keep unchanged documents)."""
-        return self._records.report(doc_id)
