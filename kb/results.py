@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kb import tokens
+
 UNKNOWN_LOCALITY = "(未知地区)"
 
 
@@ -17,8 +19,10 @@ def locality_key(rec: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Mention:
-    """What it takes for a passage to mention a query's topic: a glossary term the query names, or most
-    of the query's own words (English words only count where they occur in the text)."""
+    """What it takes for a passage to mention a query's topic: a glossary term the query names, or the
+    query's own words that carry at least half of its weight (tokens.word_weight; English words only count
+    where they occur in the text). By weight, not by count: in 韩剧推荐 the passage that says 推荐 does not
+    mention the query, and a single character (电 of an unknown 电竞) weighs in but never proves a mention."""
 
     words: list[str]
     terms: list[str]
@@ -27,10 +31,12 @@ class Mention:
         low = text.lower()
         if any(t in low for t in self.terms):
             return True
-        cjk = [w for w in self.words if not w.isascii() and len(w) >= 2]
-        if not cjk:
+        cjk = [w for w in self.words if not w.isascii()]
+        if not any(len(w) >= 2 for w in cjk):
             return False
-        return sum(w in low for w in cjk) * 2 >= len(cjk)
+        total = sum(tokens.word_weight(w) for w in cjk)
+        found = sum(tokens.word_weight(w) for w in cjk if len(w) >= 2 and w in low)
+        return found * 2 >= total
 
 
 def _without(names: list[str], drop: set[str]) -> list[str]:

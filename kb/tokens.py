@@ -92,6 +92,34 @@ def words(text: str) -> list[str]:
     return [t for t in (w.strip().lower() for w in _jieba().cut(text, HMM=_HMM)) if t and _keep(t)]
 
 
+_weights: tuple[dict[str, float], float] | None = None
+
+
+def _idf_table() -> tuple[dict[str, float], float]:
+    """jieba's inverse document frequencies of general Chinese (the idf.txt it ships for keyword
+    extraction), and their median, read once."""
+    global _weights
+    if _weights is None:
+        with _lock:
+            if _weights is None:
+                path = Path(jieba.__file__).parent / "analyse" / "idf.txt"
+                table: dict[str, float] = {}
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    word, _, value = line.rpartition(" ")
+                    if word:
+                        table[word] = float(value)
+                values = sorted(table.values())
+                _weights = table, values[len(values) // 2] if values else 1.0
+    return _weights
+
+
+def word_weight(word: str) -> float:
+    """How much a word says about a topic: its IDF in general Chinese text, the median for a word the table
+    lacks (domain terms such as 府院联动 are rare there, so they weigh much; 推荐, 比赛 weigh little)."""
+    table, median = _idf_table()
+    return table.get(word, median)
+
+
 def tokenize_many(
     texts: Sequence[str] | Iterable[str], progress: bool = False, **tqdm_kw: Any
 ) -> list[list[str]]:

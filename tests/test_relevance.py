@@ -45,3 +45,20 @@ def test_the_dense_contrast_counts_as_a_share_of_the_querys_best() -> None:
     alone = _signals({1: 0.86}, {1: 3.0, 9: 9.0})
     behind = _signals({1: 0.86, 2: 0.95}, {1: 3.0, 9: 9.0})
     assert probability(alone, [1], False) > probability(behind, [1], False)
+
+
+def test_a_mention_needs_the_words_that_carry_the_query_not_a_common_one() -> None:
+    from kb import tokens
+    from kb.results import Mention
+
+    # a made-up town's passage that says 推荐 (recommend) and 比赛 (contest) but is about neither query
+    text = "街道推荐两名调解员参加全市普法知识比赛,获得优秀组织奖。"
+    drama = Mention(tokens.words("韩剧推荐"), [])
+    assert tokens.word_weight("韩剧") > tokens.word_weight("推荐")
+    assert not drama.found_in(text)  # 1 of 2 words, but the light one
+    assert Mention(tokens.words("普法知识比赛"), []).found_in(text)
+    assert not Mention(tokens.words("电竞比赛直播"), []).found_in(text)
+    # a glossary term the query names is a mention on its own
+    assert Mention(tokens.words("调解 contest"), ["调解员"]).found_in(text)
+    # single characters never prove a mention, however many of them occur
+    assert not Mention(["街", "道"], []).found_in(text)
