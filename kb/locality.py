@@ -138,18 +138,30 @@ def _evidence(g: Gazetteer, div: Division, text: str) -> int:
     return total
 
 
-def _resolve(g: Gazetteer, name: _Name, text: str) -> tuple[Division | None, bool]:
-    """The one division the name means here, by the parents the text mentions; ambiguous when no parent
-    tells the candidates apart."""
+def _resolve(g: Gazetteer, name: _Name, text: str) -> tuple[Division | None, list[Division]]:
+    """The one division the name means here, by the parents the text mentions; else None and the
+    candidates the evidence leaves (all of them when the text names no parent of any)."""
     if len(name.divisions) == 1:
-        return name.divisions[0], False
+        return name.divisions[0], []
     scrubbed = text
     for form in name.forms:
         scrubbed = scrubbed.replace(form, "〇")  # 龙华街道's own 龙华 is no evidence for 龙华区
     ranked = sorted(((_evidence(g, d, scrubbed), d) for d in name.divisions), key=lambda x: -x[0])
     if ranked[0][0] > 0 and ranked[0][0] > ranked[1][0]:
-        return ranked[0][1], False
-    return None, True
+        return ranked[0][1], []
+    return None, [d for e, d in ranked if e == ranked[0][0]]
+
+
+def _shared_chain(candidates: list[Division]) -> tuple[str, ...]:
+    """The places above a name that all its candidates share (清溪镇 named with only 四川省: the province):
+    what is known of an ambiguous locality, never a guess between them."""
+    chains = [d.chain[:-1] for d in candidates]
+    shared: list[str] = []
+    for level in zip(*chains, strict=False):
+        if len(set(level)) > 1:
+            break
+        shared.append(level[0])
+    return tuple(shared)
 
 
 def find_locality(text: str, head_text: str = "", gazetteer: Gazetteer | None = None) -> Locality:
@@ -163,7 +175,8 @@ def find_locality(text: str, head_text: str = "", gazetteer: Gazetteer | None = 
     official = chosen.divisions[0].name
     written = official if chosen.forms[official] else chosen.forms.most_common(1)[0][0]
     level = LEVEL_OF_KIND.get(chosen.kind, "unknown")
-    div, ambiguous = _resolve(g, chosen, head_text + "\n" + text)
+    div, candidates = _resolve(g, chosen, head_text + "\n" + text)
     if div is None:
-        return Locality(written, level, "ambiguous", official)
+        shared = _shared_chain(candidates)  # ending with the name, as a resolved chain does
+        return Locality(written, level, "ambiguous", official, chain=(*shared, official) if shared else ())
     return Locality(written, level, "verified", div.name, div.code, div.chain)

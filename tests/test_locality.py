@@ -31,6 +31,12 @@ def test_a_name_no_parent_tells_apart_is_ambiguous_not_guessed() -> None:
         "清溪镇", "town", "ambiguous", None, ())
 
 
+def test_an_ambiguous_name_keeps_the_places_all_its_candidates_share() -> None:
+    # 四川省 has two 清溪镇 (乐山市 犍为县, 达州市 大竹县): the province is known, the city is not
+    m = _meta("2023年,四川省清溪镇坚持以习近平法治思想为指导,全面推进依法行政。我镇调处矛盾纠纷30件。")
+    assert (m.place.status, m.place.code, m.place.chain) == ("ambiguous", None, ("四川省", "清溪镇"))
+
+
 def test_short_forms_are_resolved_to_the_official_name() -> None:
     assert "景宁县" in short_forms("景宁畲族自治县", 3)
     county = _meta("2022年,我县坚持依法行政。景宁县在丽水市委、市政府领导下完成各项任务。全县开展普法宣传。")
