@@ -11,6 +11,7 @@ from conftest import GOLDEN
 from test_golden import _compare
 
 from kb.corpus import process_files, process_folder
+from kb.errors import UsageError
 from kb.ingest import IngestError, read_report
 
 FORMATS = Path(__file__).resolve().parent / "data" / "formats"
@@ -93,6 +94,10 @@ def test_size_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "limit" in message and "KB_MAX_MB" in message
     monkeypatch.setenv("KB_MAX_MB", "5")
     assert read_report(FORMATS / "report.pdf").text
+    for bad in ("abc", "0", "-1", "nan", "inf", "1025"):  # not a size, or a limit no report needs
+        monkeypatch.setenv("KB_MAX_MB", bad)
+        with pytest.raises(UsageError, match=f"KB_MAX_MB={bad!r}.*above 0 and at most 1024"):
+            read_report(FORMATS / "report.pdf")
 
 
 def test_docx_heading_numbers_come_from_word_numbering() -> None:
