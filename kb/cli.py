@@ -12,8 +12,9 @@ from typing import Any
 
 from kb import cli_text
 from kb.cli_errors import port_arg as _port
-from kb.cli_errors import user_error
+from kb.cli_errors import upload_mb_arg, user_error
 from kb.errors import IngestError, KbError, UsageError
+from kb.ingest import MAX_ENV, MAX_MB
 from kb.settings import BY_NAME
 
 
@@ -208,6 +209,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    upload_max_mb = upload_mb_arg(args.upload_max_mb)  # before anything is loaded or built
     # The one kb → web import, and only here: every other command runs without Flask or the web package.
     from web.serve import serve
 
@@ -221,6 +223,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         open_browser=args.open,
         allow_upload=args.allow_upload,
         allow_remote_upload=args.allow_remote_upload,
+        upload_max_mb=upload_max_mb,
     )
 
 
@@ -301,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--allow-upload", action="store_true", help="serve /upload: reports added from the browser")
     v.add_argument("--allow-remote-upload", action="store_true",
                    help="allow /upload with a --host other than loopback (anyone who reaches it can add reports)")
+    v.add_argument("--upload-max-mb", "--max-upload-mb", metavar="MB",
+                   help=f"size limit of one uploaded file; default and most: the reading limit (${MAX_ENV}; default {MAX_MB})")
     v.set_defaults(func=cmd_serve)
     return p
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import errno
+import math
 import sqlite3
 import sys
 
-from kb.ingest import IngestError
+from kb.errors import UsageError
+from kb.ingest import MAX_ENV, IngestError, max_mb
 
 # A full or read-only disk, no permission, over quota, a folder where a file should be (or the reverse).
 USER_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EISDIR, errno.ENOTDIR,
@@ -35,3 +37,21 @@ def port_arg(value: str) -> int:
     if not value.strip().isdigit() or not 0 <= int(value) <= 65535:
         raise argparse.ArgumentTypeError(f"port must be a whole number from 1 to 65535 (0: any free port); got {value!r}")
     return int(value)
+
+
+def upload_mb_arg(value: str | None) -> float | None:
+    """`kb serve --upload-max-mb`: megabytes above 0 and at most the reading limit (kb.ingest.max_mb, $KB_MAX_MB),
+    so that a file the upload page takes in is never refused by ingest for its size; None when not given."""
+    if value is None:
+        return None
+    most = max_mb()
+    try:
+        mb = float(value)
+    except ValueError:
+        mb = math.nan
+    if not 0 < mb <= most:  # not a number (nan, inf) fails too
+        raise UsageError(
+            f"--upload-max-mb {value!r} is not a size for uploads: give megabytes above 0 and at most {most:g}"
+            f" (the reading limit, ${MAX_ENV}; raise that to take larger files)"
+        )
+    return mb

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEEDS, UNSEEN
 
+from kb.ingest import MAX_BYTES
+
 
 def run_kb(*args: str, index: Path | None = None, seeds: Path = SEEDS, timeout: int = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -125,7 +127,7 @@ def test_add_refuses_bad_files_and_keeps_the_seeds(real_index: Path, tmp_path: P
         _one_line_error(run_kb("add", str(f), seeds=seeds, index=index), fragment)
     assert sorted(p.name for p in seeds.iterdir()) == before
     big = tmp_path / "big.txt"
-    big.write_bytes(b"x" * (50 * 1024 * 1024))
+    big.write_bytes(b"x" * (MAX_BYTES + 1))  # a byte over the reading limit (kb.ingest, 50 MB)
     _one_line_error(run_kb("add", str(big), seeds=seeds, index=index), "limit")
     # reports in other encodings are accepted and indexed
     proc = run_kb("add", str(UNSEEN / "township_utf16.txt"), "--json", "--quiet", seeds=seeds, index=index)

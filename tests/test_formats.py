@@ -3,6 +3,7 @@ the files that cannot be indexed each a clear one-line reason (fixtures: tests/d
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,12 +11,16 @@ from conftest import GOLDEN
 from test_golden import _compare
 
 from kb.corpus import process_files, process_folder
+from kb.errors import UsageError
 from kb.ingest import IngestError, read_report
 
 FORMATS = Path(__file__).resolve().parent / "data" / "formats"
 TWIN = FORMATS / "twin.txt"
 # every format of the twin report; each must come out as the twin does
 COPIES = ["report.html", "report.pdf", "owner-password.pdf", "report.docx"]
+# an old Word 97-2003 file (LibreOffice's MS Word 97 filter) of another report, and that report as text
+DOC, DOC_TWIN = FORMATS / "report.doc", FORMATS / "twin-doc.txt"
+DOC_TOOLS = ["antiword", "catdoc"]
 
 
 def _tree(sections) -> list:  # type: ignore[no-untyped-def]
@@ -30,8 +35,12 @@ def test_extracted_text_golden(name: str, update_goldens: bool) -> None:
 
 @pytest.mark.parametrize("name", COPIES)
 def test_indexed_as_its_twin(name: str) -> None:
-    (twin,) = process_files([TWIN]).items
-    result = process_files([FORMATS / name])
+    _assert_indexed_as(FORMATS / name, TWIN)
+
+
+def _assert_indexed_as(path: Path, twin_path: Path) -> None:
+    (twin,) = process_files([twin_path]).items
+    result = process_files([path])
     assert not result.errors
     (item,) = result.items
     got, want = item.report, twin.report
@@ -85,6 +94,10 @@ def test_size_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "limit" in message and "KB_MAX_MB" in message
     monkeypatch.setenv("KB_MAX_MB", "5")
     assert read_report(FORMATS / "report.pdf").text
+    for bad in ("abc", "0", "-1", "nan", "inf", "1025"):  # not a size, or a limit no report needs
+        monkeypatch.setenv("KB_MAX_MB", bad)
+        with pytest.raises(UsageError, match=f"KB_MAX_MB={bad!r}.*above 0 and at most 1024"):
+            read_report(FORMATS / "report.pdf")
 
 
 def test_docx_heading_numbers_come_from_word_numbering() -> None:
@@ -126,6 +139,49 @@ def test_doc_goes_through_antiword(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     doc.write_bytes(OLE_DOC)
     raw = read_report(doc)
     assert (raw.format, raw.text) == ("doc", TWIN.read_text(encoding="utf-8"))
+
+
+def _only_tool(tool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PATH holding the real `tool` alone, so that .doc goes through it and not the other one."""
+    real = shutil.which(tool)
+    if real is None:
+        pytest.skip(f"{tool} is not installed (apt-get install {tool}; scripts/test installs it when run as root)")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / tool).symlink_to(real)
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+@pytest.mark.parametrize("tool", DOC_TOOLS)
+def test_doc_extracted_text_golden(tool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   update_goldens: bool) -> None:
+    # antiword and catdoc write the same lines (antiword adds blank ones, which read_doc drops): one golden
+    _only_tool(tool, tmp_path, monkeypatch)
+    raw = read_report(DOC)
+    assert raw.format == "doc"
+    _compare(GOLDEN / "formats" / "report.doc.txt", raw.text, update_goldens)
+    lines = raw.text.splitlines()
+    # the headings are typed in this file, not Word numbering: they come through as written
+    assert {"一、主要工作和成效", "（三）夯实基层法治基础", "三、2024年工作打算", "（二）深化法治乡村建设"} <= set(lines)
+
+
+@pytest.mark.parametrize("tool", DOC_TOOLS)
+def test_doc_indexed_as_its_twin(tool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _only_tool(tool, tmp_path, monkeypatch)
+    _assert_indexed_as(DOC, DOC_TWIN)
+    (item,) = process_files([DOC]).items
+    assert [s.heading for s in item.report.sections] == ["一、主要工作和成效", "二、存在的不足", "三、2024年工作打算"]
+    assert item.report.locality == "桐溪镇" and item.report.year == 2023
+
+
+@pytest.mark.parametrize("tool", DOC_TOOLS)
+def test_broken_doc_through_the_real_tool_is_a_clear_error(tool: str, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    _only_tool(tool, tmp_path, monkeypatch)
+    broken = tmp_path / "broken.doc"
+    broken.write_bytes(DOC.read_bytes()[:9000])  # an OLE header, and a file cut short
+    message = _reason(broken)
+    assert "could not be read" in message and tool in message
 
 
 def test_page_of_links_only_is_a_clear_error() -> None:

@@ -136,3 +136,8 @@ def test_full_and_read_only_disks(tmp_path: Path, kind: str) -> None:
             assert sorted(p.name for p in seeds.iterdir()) == ["r.txt"]  # no half-copied .part left
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_a_bad_upload_limit_is_refused(ws: Path) -> None:
+    for value in ("0", "big", "100000"):
+        one_line(kbw(ws, "serve", "--allow-upload", "--upload-max-mb", value), repr(value), "at most 50")

@@ -108,3 +108,22 @@ def test_seed_reports_serve_as_utf8_text(fake_client) -> None:
     doc_id = _ids(fake_client)["000_6c25788e2e4f38cc.txt"]
     r = fake_client.get(f"/doc/{doc_id}/original")
     assert r.status_code == 200 and r.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+@pytest.mark.skipif(shutil.which("antiword") is None and shutil.which("catdoc") is None,
+                    reason="reading .doc needs antiword or catdoc (apt-get install antiword catdoc; scripts/test installs them as root)")
+def test_a_doc_report_is_served_as_a_download(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(FORMATS / "report.doc", seeds / "report.doc")
+    app = _app(seeds, tmp_path / "index")
+    try:
+        client = app.test_client()
+        doc_id = _ids(client)["report.doc"]
+        r = client.get(f"/doc/{doc_id}/original")
+        assert r.status_code == 200 and r.data == (seeds / "report.doc").read_bytes()
+        assert r.headers["Content-Type"] == "application/msword"
+        assert r.headers["Content-Disposition"].startswith("attachment; ")
+        assert "Word 97–2003 (.doc)" in client.get(f"/doc/{doc_id}").get_data(as_text=True)
+    finally:
+        app.extensions["kb"].close()

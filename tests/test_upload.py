@@ -198,3 +198,67 @@ def test_the_form_works_without_script(upload_app) -> None:
     app.extensions["kb_uploads"].wait()
     page = client.get(r.headers["Location"]).get_data(as_text=True)
     assert "完成 done" in page and 'http-equiv="refresh"' not in page
+
+
+def _exactly(size: int) -> bytes:
+    """A report file of exactly `size` bytes: a report, more measures, blank lines to fill."""
+    data = _report("尺寸正好")
+    n = 0
+    while len(data) + 200 < size:
+        n += 1
+        data += f"第{n}项举措已经完成，群众满意度持续提升。\n".encode()
+    assert len(data) <= size
+    return data + b"\n" * (size - len(data))
+
+
+def test_an_upload_the_page_takes_is_never_refused_by_ingest_for_its_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kb.ingest import max_bytes
+    from web.settings import Settings, upload_limit, upload_max_mb
+
+    monkeypatch.setenv("KB_MAX_MB", "0.05")  # the reading limit: 52428 bytes
+    limit = max_bytes()
+    # one source of truth: the upload limit is the reading limit unless set lower, and never above it
+    assert upload_limit(Settings()) == limit and upload_max_mb(Settings()) == 0.05
+    assert upload_limit(Settings(upload_max_mb=1000)) == limit
+    assert upload_limit(Settings(upload_max_mb=0.01)) == int(0.01 * 2**20) < limit
+    app, seeds = _app(tmp_path, upload_max_mb=10)  # set above the reading limit: capped
+    try:
+        client = app.test_client()
+        assert "up to 0.05 MB a file" in client.get("/upload").get_data(as_text=True)
+        token = _token(client)
+        err = _is_error(_post(client, token, (_exactly(limit + 1), "大了一点.txt")), 413)
+        assert "0.05 MB limit" in err["message"]
+        r = _post(client, token, (_exactly(limit), "正好.txt"))
+        assert r.status_code == 202, r.get_data(as_text=True)
+        app.extensions["kb_uploads"].wait()
+        st = client.get(r.get_json()["status_url"]).get_json()
+        assert st["state"] == "done" and not st["errors"], st
+        assert [a["source"] for a in st["added"]] == ["正好.txt"] and (seeds / "正好.txt").stat().st_size == limit
+    finally:
+        app.extensions["kb"].close()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "nan", "inf", "51", "1e9", ""])
+def test_serve_refuses_a_bad_upload_limit_in_one_line(value: str, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb.cli import main
+
+    monkeypatch.delenv("KB_MAX_MB", raising=False)
+    assert main(["serve", "--allow-upload", "--upload-max-mb", value]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("kb: error: --upload-max-mb ") and repr(value) in line
+    assert "above 0 and at most 50" in line and "KB_MAX_MB" in line
+
+
+def test_serve_takes_the_upload_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import web.serve
+    from kb.cli import main
+
+    got: dict = {}
+    monkeypatch.setattr(web.serve, "serve", lambda *a, **kw: got.update(kw) or 0)
+    monkeypatch.setenv("KB_MODEL", "fake")
+    monkeypatch.setenv("KB_MAX_MB", "100")
+    assert main(["serve", "--allow-upload", "--max-upload-mb", "80"]) == 0 and got["upload_max_mb"] == 80.0
+    assert main(["serve", "--allow-upload"]) == 0 and got["upload_max_mb"] is None  # the reading limit

@@ -17,7 +17,7 @@ from kb.store import IndexLoadError
 from web.app import create_app
 from web.errors import MAX_BODY
 from web.holder import open_searcher
-from web.settings import UPLOAD_MAX_MB, Settings, request_body_limit
+from web.settings import Settings, request_body_limit
 
 
 def _browse(url: str) -> None:
@@ -48,7 +48,7 @@ def serve(
     open_browser: bool = False,
     allow_upload: bool = False,
     allow_remote_upload: bool = False,
-    upload_max_mb: float = UPLOAD_MAX_MB,
+    upload_max_mb: float | None = None,
 ) -> int:
     """Build the index first when it is missing or stale, then serve until interrupted."""
     if allow_upload and not allow_remote_upload and not is_loopback(host):

@@ -9,12 +9,12 @@ from typing import Any
 
 from flask import current_app
 
+from kb.ingest import MAX_ENV, MAX_MB, max_mb
 from kb.search import Searcher
 from kb.settings import BY_NAME
 
 # The settings the web app shares with the CLI (kb/settings.py): their help and environment variables.
 _INDEX, _MODEL, _SEEDS = BY_NAME["index"], BY_NAME["model"], BY_NAME["seeds"]
-UPLOAD_MAX_MB = 50
 FORM_ROOM = 256 * 1024  # a multipart body's boundaries, headers and the token, beside the file
 
 
@@ -46,7 +46,10 @@ class Settings:
     check_interval: float = _opt(1.0, doc="seconds between looks at index/CURRENT for a rebuilt version")
     page_size: int = _opt(10, doc="locality cards per page of search results")
     allow_upload: bool = _opt(False, doc="serve /upload, where reports are added from the browser (`--allow-upload`)")
-    upload_max_mb: float = _opt(UPLOAD_MAX_MB, doc="the size limit of one uploaded file, in megabytes")
+    upload_max_mb: float | None = _opt(
+        doc=f"the size limit of one uploaded file, in megabytes (`--upload-max-mb`); None: the reading limit of"
+        f" kb.ingest (${MAX_ENV}, default {MAX_MB}), and never above it, so an upload taken in is never refused for its size"
+    )
     extra: dict[str, Any] = _opt(doc="passed into app.config as is (Flask settings, e.g. TESTING)", factory=dict)
 
     @classmethod
@@ -63,9 +66,15 @@ class Settings:
         return {f.name: f.metadata["help"] for f in fields(cls)}
 
 
+def upload_max_mb(settings: Settings) -> float:
+    """The size limit of one uploaded file in megabytes: the setting, capped at the reading limit of kb.ingest."""
+    reading = max_mb()
+    return reading if settings.upload_max_mb is None else min(float(settings.upload_max_mb), reading)
+
+
 def upload_limit(settings: Settings) -> int:
-    """The size limit of one uploaded file, in bytes."""
-    return int(float(settings.upload_max_mb) * 2**20)
+    """The size limit of one uploaded file, in bytes (kb.ingest.max_bytes at most)."""
+    return int(upload_max_mb(settings) * 2**20)
 
 
 def request_body_limit(settings: Settings, small: int) -> int:

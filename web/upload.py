@@ -20,7 +20,7 @@ from werkzeug.datastructures import FileStorage
 from kb.ingest import FORMATS
 from web.errors import HttpError
 from web.holder import app_holder
-from web.settings import current_settings, upload_limit
+from web.settings import current_settings, upload_limit, upload_max_mb
 from web.uploads import Uploads
 
 bp = Blueprint("upload", __name__)
@@ -88,7 +88,7 @@ def _save(files: list[FileStorage], workdir: Path, limit: int) -> list[Path]:
         fs.save(target)
         size = target.stat().st_size
         if size > limit:
-            raise HttpError(413, f"{name}: {size / 2**20:.2f} MB is larger than the {current_settings().upload_max_mb:g}"
+            raise HttpError(413, f"{name}: {size / 2**20:.2f} MB is larger than the {upload_max_mb(current_settings()):g}"
                             " MB limit a file", param="files")
         if name.endswith(".zip"):
             _check_zip(target, name, ZIP_RATIO * limit)
@@ -117,7 +117,7 @@ def upload_page() -> Any:
     html = render_template(
         "upload.html",
         csrf=_token(nonce),
-        max_mb=settings.upload_max_mb,
+        max_mb=upload_max_mb(settings),
         suffixes=UPLOAD_SUFFIXES,
         max_files=MAX_FILES,
         job=job.status() if job is not None else None,

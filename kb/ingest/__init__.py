@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -13,11 +14,15 @@ from kb.ingest.text import decode_bytes
 
 __all__ = [
     "FORMATS", "MAX_BYTES", "SUFFIXES", "IngestError", "RawReport", "decode_bytes",
-    "list_report_files", "max_bytes", "read_report",
+    "list_report_files", "max_bytes", "max_mb", "read_report",
 ]
 
-# A report is rarely above a few MB, even as a PDF with its fonts; the limit is a setting (KB_MAX_MB).
-MAX_BYTES = 20 * 1024 * 1024
+# A report is rarely above a few MB, even as a PDF with its fonts; the limit is a setting (KB_MAX_MB). It is the one
+# size limit: the upload page's (web/settings.py) defaults to it and never exceeds it, so a file taken in there is
+# never refused here for its size.
+MAX_MB = 50
+MAX_BYTES = MAX_MB * 2**20
+MAX_MB_CEILING = 1024  # a "report" above 1 GB is a mistake, and so is a limit that lets one in
 MAX_ENV = "KB_MAX_MB"
 # file name ending → format
 FORMATS = {
@@ -28,18 +33,26 @@ FORMATS = {
 SUFFIXES = tuple(FORMATS)
 
 
-def max_bytes() -> int:
-    """The size limit for one report file: $KB_MAX_MB megabytes, else MAX_BYTES."""
+def max_mb() -> float:
+    """The size limit for one report file in megabytes: $KB_MAX_MB (above 0, at most MAX_MB_CEILING), else MAX_MB."""
     value = os.environ.get(MAX_ENV, "").strip()
     if not value:
-        return MAX_BYTES
+        return float(MAX_MB)
     try:
         mb = float(value)
     except ValueError:
-        mb = -1.0
-    if mb <= 0:
-        raise UsageError(f"{MAX_ENV}={value!r} is not a size in megabytes; give a positive number such as 20")
-    return int(mb * 2**20)
+        mb = math.nan
+    if not 0 < mb <= MAX_MB_CEILING:  # not a number (nan, inf) fails too
+        raise UsageError(
+            f"{MAX_ENV}={value!r} is not a size in megabytes; give a number above 0 and at most {MAX_MB_CEILING},"
+            f" such as {MAX_MB}"
+        )
+    return mb
+
+
+def max_bytes() -> int:
+    """The size limit for one report file in bytes (max_mb)."""
+    return int(max_mb() * 2**20)
 
 
 def _reader(fmt: str) -> Callable[[bytes, Path], Extracted]:

@@ -187,7 +187,7 @@ def read_doc(data: bytes, path: Path) -> Extracted:
     if not tools:
         raise IngestError(
             f"{name}: reading .doc needs antiword or catdoc, and neither is installed "
-            "(apt-get install antiword); or save the file as .docx"
+            "(apt-get install antiword catdoc); or save the file as .docx"
         )
     errors = []
     for cmd in tools:
@@ -200,5 +200,6 @@ def read_doc(data: bytes, path: Path) -> Extracted:
         if proc.returncode == 0 and re.search(r"[\u4e00-\u9fff]", text):
             lines = [ln.strip() for ln in text.splitlines()]
             return Extracted(checked("\n".join(ln for ln in lines if ln) + "\n", name), "doc")
-        errors.append(f"{cmd[0]}: {proc.stderr.decode('utf-8', 'replace').strip() or 'no text'}")
+        said = " ".join(proc.stderr.decode("utf-8", "replace").split())  # the error stays one line
+        errors.append(f"{cmd[0]}: {said or 'no text'}")
     raise IngestError(f"{name}: the .doc could not be read ({'; '.join(errors)})")

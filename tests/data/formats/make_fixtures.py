@@ -1,8 +1,10 @@
-"""Writes the format fixtures beside this file from twin.txt: a saved GBK page, a printed PDF, a .docx.
+"""Writes the format fixtures beside this file from twin.txt (a saved GBK page, a printed PDF, a .docx) and
+from twin-doc.txt (an old Word 97-2003 .doc).
 
-Run `python tests/data/formats/make_fixtures.py` (needs /usr/bin/chromium); the files it writes are
-committed, so the tests never need Chromium. Punctuation is full-width here, as in the files officials
-get; cleaning folds it to the ASCII of the twin.
+Run `python tests/data/formats/make_fixtures.py` (needs /usr/bin/chromium and LibreOffice's soffice:
+apt-get install chromium libreoffice-writer-nogui), or `... make_fixtures.py doc` for the .doc alone; the files
+it writes are committed, so the tests never need Chromium or LibreOffice. Punctuation is full-width here, as in
+the files officials get; cleaning folds it to the ASCII of the twin.
 """
 
 from __future__ import annotations
@@ -11,17 +13,19 @@ import html
 import io
 import re
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"
+SOFFICE = "soffice"
 _FULL = str.maketrans({",": "，", ":": "：", "(": "（", ")": "）", ";": "；"})
 
 
-def twin_parts() -> tuple[str, str, list[str], list[str]]:
-    """(title, published date, body lines, signature lines) of the twin report."""
-    lines = (HERE / "twin.txt").read_text(encoding="utf-8").splitlines()
+def twin_parts(twin: str = "twin.txt") -> tuple[str, str, list[str], list[str]]:
+    """(title, published date, body lines, signature lines) of a twin report."""
+    lines = (HERE / twin).read_text(encoding="utf-8").splitlines()
     title, published = lines[0], lines[1].split(":", 1)[1]
     return title, published, [ln.translate(_FULL) for ln in lines[2:-2]], lines[-2:]
 
@@ -131,6 +135,32 @@ def word_document(title: str, published: str, body: list[str], sign: list[str]) 
     return out.getvalue()
 
 
+def old_word_document(title: str, published: str, body: list[str], sign: list[str], out: Path) -> None:
+    """A Word 97-2003 .doc as most old reports are: 一、 and （一） typed into heading-styled paragraphs,
+    written by python-docx as a .docx and saved as .doc by LibreOffice (its MS Word 97 filter)."""
+    from docx import Document
+
+    doc = Document()
+    props = doc.core_properties
+    props.title, props.author, props.comments = title, "kb test fixture", "made up for kb's tests"
+    doc.add_paragraph(title, style="Title")
+    doc.add_paragraph(f"发布时间：{published}")
+    for line in body:
+        level = _heading_level(line)
+        doc.add_paragraph(line, style=f"Heading {level}" if level else None)
+    for s in sign:
+        doc.add_paragraph(s)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / f"{out.stem}.docx"
+        doc.save(str(src))
+        subprocess.run(
+            [SOFFICE, f"-env:UserInstallation={Path(tmp, 'profile').as_uri()}", "--headless", "--convert-to",
+             "doc:MS Word 97", "--outdir", tmp, str(src)],
+            check=True, capture_output=True, timeout=300,
+        )
+        out.write_bytes((Path(tmp) / f"{out.stem}.doc").read_bytes())
+
+
 def _chinese_numbering(doc) -> str:  # type: ignore[no-untyped-def]
     from docx.oxml import parse_xml
     from docx.oxml.ns import nsdecls
@@ -178,6 +208,9 @@ NAV_ONLY = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>政务公�
 
 
 def main() -> None:
+    old_word_document(*twin_parts("twin-doc.txt"), HERE / "report.doc")
+    if sys.argv[1:] == ["doc"]:
+        return
     title, published, body, sign = twin_parts()
     (HERE / "report.html").write_bytes(saved_page(title, published, body, sign).encode("gbk"))
     (HERE / "nav-only.html").write_text(NAV_ONLY, encoding="utf-8")
