@@ -304,3 +304,29 @@ def test_health_lists_the_skipped_files(tmp_path: Path, monkeypatch: pytest.Monk
         app.extensions["kb"].close()
     listed = {r["file"]: r["reason"] for r in health["skipped"]}
     assert {"scanned.pdf", "nav-only.html", "big.pdf"} <= set(listed) and "needs OCR" in listed["scanned.pdf"]
+
+
+def _search_answers(folder: Path, index: Path, query: str) -> list[tuple]:  # type: ignore[type-arg]
+    from kb.build import build
+    from kb.embed import get_embedder
+    from kb.search import Searcher
+    from kb.store import open_index
+
+    embedder = get_embedder("fake")
+    build(folder, index, embedder, progress=False)
+    with open_index(index, expected_model_id=None) as reader:
+        out = Searcher(reader, embedder).search(query, k=10)
+    # everything a user reads of a result, except which file it came from
+    return [(r["locality"], r["year"], r["title"], r["section_path"], r["kind"], r["text"], r["highlights"], round(r["score"], 5))
+            for r in out["results"]]
+
+
+@pytest.mark.parametrize("name", ["report.html", "report.pdf", "report.docx"])
+def test_a_format_built_apart_from_its_twin_answers_a_query_as_the_twin_does(name: str, tmp_path: Path) -> None:
+    answers = {}
+    for label, source in (("twin", TWIN), ("format", FORMATS / name)):
+        folder = tmp_path / label / "seeds"
+        folder.mkdir(parents=True)
+        shutil.copy(source, folder / source.name)
+        answers[label] = _search_answers(folder, tmp_path / label / "index", "行政复议 法律顾问")
+    assert answers["twin"] and answers["format"] == answers["twin"]
