@@ -221,6 +221,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         open_browser=args.open,
         allow_upload=args.allow_upload,
         allow_remote_upload=args.allow_remote_upload,
+        trusted=args.trusted_host or (),
     )
 
 
@@ -301,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--allow-upload", action="store_true", help="serve /upload: reports added from the browser")
     v.add_argument("--allow-remote-upload", action="store_true",
                    help="allow /upload with a --host other than loopback (anyone who reaches it can add reports)")
+    v.add_argument("--trusted-host", action="append", metavar="NAME", help=BY_NAME["trusted-host"].cli_help())
     v.set_defaults(func=cmd_serve)
     return p
 

@@ -34,7 +34,9 @@ def seeds_app(tmp_path_factory: pytest.TempPathFactory):
 
     index = tmp_path_factory.mktemp("seeds-index")
     assert build(SEEDS, index, HashEmbedder(), progress=False).documents == 5
-    app = create_app({"index": index, "model": "fake"})
+    # evil.example is trusted here, as a name behind a proxy would be, so that the links it gets are seen (S3);
+    # any other name is refused before a route runs (S4)
+    app = create_app({"index": index, "model": "fake", "trusted_hosts": ("evil.example",)})
     app.config.update(TESTING=True)
     yield app
     app.extensions["kb"].close()
@@ -188,3 +190,37 @@ def test_files_damaged_under_a_live_server_neither_kill_it_nor_pass_health(tmp_p
         assert resp.status_code == 503 and "damaged" in resp.get_json()["error"]["message"]
     finally:
         app.extensions["kb"].close()
+
+
+@pytest.mark.parametrize("url", ["/", "/?q=行政复议", "/docs", "/api/openapi.json", "/api/search?q=行政复议", "/api/health"])
+def test_a_host_name_the_server_does_not_know_gets_400_and_nothing_of_the_site(fake_client, url: str) -> None:
+    # a DNS-rebinding page: the attacker's own name resolving to this server's address
+    resp = fake_client.get(url, headers={"Host": "attacker.example:8000"})
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "attacker.example" not in body and "--trusted-host" in body
+    if url.startswith("/api/"):
+        assert resp.get_json() == {"error": {"status": 400, "code": "untrusted_host", "message": resp.get_json()["error"]["message"]}}
+    else:  # the ordinary error page, rendered in full
+        assert resp.mimetype == "text/html" and "</html>" in body and "服务器不接受" in body
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:8000", "LOCALHOST.", "kb.localhost:5000", "127.0.0.1:8000",
+                                  "[::1]:8000", "192.168.1.5:8000", "evil.example", "EVIL.example:8080"])
+def test_loopback_names_ip_addresses_and_trusted_names_are_answered(fake_client, host: str) -> None:
+    resp = fake_client.get("/api/openapi.json", headers={"Host": host})
+    assert resp.status_code == 200, host
+    assert resp.get_json()["servers"][0]["url"] == f"http://{host.lower()}"  # only ever a name it answers to
+
+
+def test_the_trusted_names_of_kb_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb.cli import build_parser
+    from web.hosts import is_trusted, trusted_hosts
+
+    monkeypatch.setenv("KB_TRUSTED_HOSTS", "kb.intranet, Search.Example")
+    assert trusted_hosts("kb-box", ["extra.example"]) == ("kb-box", "kb.intranet", "search.example", "extra.example")
+    monkeypatch.setattr("socket.gethostname", lambda: "officepc")
+    assert "officepc" in trusted_hosts("0.0.0.0")  # bound to every address: the machine's own name too
+    assert not is_trusted("kb.intranet.evil.example", trusted_hosts("127.0.0.1"))
+    assert is_trusted("anything.example", ("*",)) and is_trusted(None, ())
+    args = build_parser().parse_args(["serve", "--trusted-host", "a.example", "--trusted-host", "b.example"])
+    assert args.trusted_host == ["a.example", "b.example"]

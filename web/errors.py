@@ -158,6 +158,8 @@ def zh_message(err: HttpError) -> str:
         return f"检索词过长，最多 {msg.rsplit(' ', 1)[-1]} 个字符"
     if "control or invalid character" in msg or "not valid UTF-8" in msg or "percent-escape" in msg:
         return "链接中含有无效字符"
+    if err.code == "untrusted_host":
+        return "服务器不接受以此主机名访问"
     if err.param in _ZH_BY_PARAM:
         return _ZH_BY_PARAM[err.param]
     return {

@@ -11,6 +11,7 @@ from flask import current_app
 
 from kb.search import Searcher
 from kb.settings import BY_NAME
+from web.hosts import from_environment
 
 # The settings the web app shares with the CLI (kb/settings.py): their help and environment variables.
 _INDEX, _MODEL, _SEEDS = BY_NAME["index"], BY_NAME["model"], BY_NAME["seeds"]
@@ -47,6 +48,11 @@ class Settings:
     page_size: int = _opt(10, doc="locality cards per page of search results")
     allow_upload: bool = _opt(False, doc="serve /upload, where reports are added from the browser (`--allow-upload`)")
     upload_max_mb: float = _opt(UPLOAD_MAX_MB, doc="the size limit of one uploaded file, in megabytes")
+    trusted_hosts: tuple[str, ...] = _opt(
+        doc="the host names the app answers to besides localhost and IP addresses (`*`: any); a request with"
+        " another `Host:` gets 400, so a DNS-rebinding page cannot read it; $KB_TRUSTED_HOSTS, else none",
+        factory=from_environment,
+    )
     extra: dict[str, Any] = _opt(doc="passed into app.config as is (Flask settings, e.g. TESTING)", factory=dict)
 
     @classmethod
