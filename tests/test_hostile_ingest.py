@@ -42,3 +42,27 @@ def test_nul_and_control_characters_are_removed_and_counted(tmp_path: Path) -> N
     assert "第一页完。\n第二页开始" in report.text  # a form feed ends a line: the words either side stay apart
     assert Counter(r.kind for r in report.repairs)["invisible"] == 7
     assert report.raw_text.count("\x00") == 4  # the text as scraped keeps them: /doc/<id>/raw shows what was read
+
+
+PROSE = "".join(f"<p>网页镇第{i}项法治工作：开展普法宣传活动，调解矛盾纠纷，推进依法行政。</p>" for i in range(8))
+
+
+@pytest.mark.parametrize("page", [
+    # the finding's file: a page saved from the browser as .txt
+    f"<html><body><script>alert(1)</script><h1>网页镇2024年法治政府建设年度报告</h1>{PROSE}</body></html>",
+    f"\ufeff\n<!-- saved from url=(0041)http://example.gov.cn/ -->\n<!DOCTYPE html>\n<html lang=zh><head><meta charset=utf-8>"
+    f"<title>网页镇2024年法治政府建设年度报告_网页镇人民政府</title><style>p{{color:red}}</style></head>"
+    f"<body><nav><a href=/>首页</a></nav><h1>网页镇2024年法治政府建设年度报告</h1>{PROSE}</body></html>",
+])
+def test_a_web_page_saved_as_txt_is_read_as_a_page(tmp_path: Path, page: str) -> None:
+    report = process_file(_write(tmp_path, "网页镇.txt", page)).report
+    assert report.title == "网页镇2024年法治政府建设年度报告" and report.locality == "网页镇"
+    for field in (report.title, report.headline or "", report.text):
+        assert "<" not in field and "alert(1)" not in field and "color:red" not in field, field
+    assert "网页镇第7项法治工作" in report.text
+
+
+def test_a_text_report_that_mentions_tags_is_still_text(tmp_path: Path) -> None:
+    text = "东湖镇2024年法治政府建设年度报告\n" + BODY.format(town="东湖镇") + "网站改版，<html>页面统一使用新模板。\n"
+    report = process_file(_write(tmp_path, "tags.txt", text)).report
+    assert "<html>页面统一使用新模板" in report.text and report.encoding == "utf-8"
