@@ -66,3 +66,33 @@ def test_a_text_report_that_mentions_tags_is_still_text(tmp_path: Path) -> None:
     text = "东湖镇2024年法治政府建设年度报告\n" + BODY.format(town="东湖镇") + "网站改版，<html>页面统一使用新模板。\n"
     report = process_file(_write(tmp_path, "tags.txt", text)).report
     assert "<html>页面统一使用新模板" in report.text and report.encoding == "utf-8"
+
+
+HEADINGS = "".join(f"{n}、第{i}部分工作情况\n(一)主要做法\n(二)取得成效\n" for i, n in enumerate("一二三四五六七八九十" * 25))
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    ("法", "only 1 Chinese character,"),  # the finding's 3-byte file
+    ("某某镇2024年法治政府建设年度报告\n", "only 14 Chinese characters"),
+    ("report 2024: see the attached file, 法治.\n", "only 2 Chinese characters"),
+    (HEADINGS, "not one sentence (only headings or a list)"),  # the finding's 253 chunks of headings
+])
+def test_junk_is_refused_with_one_line_and_listed_as_skipped(tmp_path: Path, content: str, reason: str) -> None:
+    from kb.build import build
+    from kb.embed import HashEmbedder
+    from kb.errors import IngestError
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    with pytest.raises(IngestError, match="not a report") as exc:
+        process_file(_write(seeds, "junk.txt", content))
+    assert reason in str(exc.value) and "\n" not in str(exc.value)
+    _write(seeds, "good.txt", "东湖镇2024年法治政府建设年度报告\n" + BODY.format(town="东湖镇"))
+    stats = build(seeds, tmp_path / "index", HashEmbedder(), progress=False)
+    assert stats.documents == 1 and stats.skipped_files == ["junk.txt"] and reason in stats.skipped[0]
+
+
+def test_the_shortest_reports_are_still_reports(tmp_path: Path) -> None:
+    # a title and one sentence: the least a report can be (23 Chinese characters, the sentence ends in ASCII)
+    report = process_file(_write(tmp_path, "short.txt", "某某镇2024年法治政府建设年度报告\n全年调解纠纷六十件;\n")).report
+    assert report.locality == "某某镇"
