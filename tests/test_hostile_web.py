@@ -224,3 +224,17 @@ def test_the_trusted_names_of_kb_serve(monkeypatch: pytest.MonkeyPatch) -> None:
     assert is_trusted("anything.example", ("*",)) and is_trusted(None, ())
     args = build_parser().parse_args(["serve", "--trusted-host", "a.example", "--trusted-host", "b.example"])
     assert args.trusted_host == ["a.example", "b.example"]
+
+
+def test_compare_takes_three_topics_of_the_longest_length(fake_client) -> None:
+    from kb.search import MAX_QUERY_CHARS
+    from web.errors import MAX_QUERY_STRING
+    from web.pages import MAX_TOPICS
+
+    # the longest characters there are: 4 UTF-8 bytes each, 12 once percent-encoded
+    topics = ["行政复议" * (MAX_QUERY_CHARS // 4), "法律援助" * (MAX_QUERY_CHARS // 4), "\U00020000" * MAX_QUERY_CHARS]
+    resp = fake_client.get("/compare", query_string=[("q", t) for t in topics] + [("locality", "阜沙镇"), ("k", "10")])
+    assert resp.status_code == 200 and resp.get_data(as_text=True).count("行政复议" * 20) >= 1
+    assert len(resp.request.query_string) > 8192 and MAX_QUERY_STRING >= MAX_TOPICS * MAX_QUERY_CHARS * 12 + 2048
+    too_long = fake_client.get("/compare?" + "q=x&" * 7000)
+    assert too_long.status_code == 414 and f"the limit is {MAX_QUERY_STRING}" in too_long.get_data(as_text=True)
