@@ -238,3 +238,42 @@ def test_compare_takes_three_topics_of_the_longest_length(fake_client) -> None:
     assert len(resp.request.query_string) > 8192 and MAX_QUERY_STRING >= MAX_TOPICS * MAX_QUERY_CHARS * 12 + 2048
     too_long = fake_client.get("/compare?" + "q=x&" * 7000)
     assert too_long.status_code == 414 and f"the limit is {MAX_QUERY_STRING}" in too_long.get_data(as_text=True)
+
+
+MAPPED_TRUNCATION = """
+import os, sys
+from pathlib import Path
+import kb.store.bm25 as bm25
+from web import create_app
+bm25.MMAP_MIN_BYTES = 0  # map the seeds' small arrays as a corpus past 64 MB has them mapped
+index = Path(sys.argv[1])
+app = create_app({"index": index, "model": "fake"})
+client = app.test_client()
+assert client.get("/api/search", query_string={"q": "行政复议", "mode": "bm25"}).get_json()["results"]
+version = index / (index / "CURRENT").read_text().strip()
+for p in (version / "bm25").glob("*.npy"):
+    os.truncate(p, 128)  # in place: reading the mapping's lost pages is SIGBUS
+for mode in ("bm25", "hybrid"):
+    print(mode, client.get("/api/search", query_string={"q": "行政复议", "mode": mode}).status_code, flush=True)
+print("health", client.get("/api/health").status_code)
+app.extensions["kb"].close()
+"""
+
+
+def test_mapped_bm25_files_truncated_under_a_live_server_do_not_kill_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import ROOT, SEEDS
+
+    from kb.build import build
+    from kb.embed import HashEmbedder
+
+    build(SEEDS, tmp_path / "index", HashEmbedder(), progress=False)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # a process of its own: on a mapping, the old code died of SIGBUS (exit -7), which would take pytest along
+    proc = subprocess.run([sys.executable, "-c", MAPPED_TRUNCATION, str(tmp_path / "index")], capture_output=True,
+                          text=True, env=env, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.split() == ["bm25", "200", "hybrid", "200", "health", "503"], proc.stdout
+    assert "truncated from" in proc.stderr and "BM25 is off" in proc.stderr
