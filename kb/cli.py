@@ -224,6 +224,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         allow_upload=args.allow_upload,
         allow_remote_upload=args.allow_remote_upload,
         upload_max_mb=upload_max_mb,
+        trusted=args.trusted_host or (),
     )
 
 
@@ -306,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="allow /upload with a --host other than loopback (anyone who reaches it can add reports)")
     v.add_argument("--upload-max-mb", "--max-upload-mb", metavar="MB",
                    help=f"size limit of one uploaded file; default and most: the reading limit (${MAX_ENV}; default {MAX_MB})")
+    v.add_argument("--trusted-host", action="append", metavar="NAME", help=BY_NAME["trusted-host"].cli_help())
     v.set_defaults(func=cmd_serve)
     return p
 

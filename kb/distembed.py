@@ -139,11 +139,11 @@ def embed_on_workers(
     kind, workers, address = parse_target(target)
     texts = list(texts)
     out = np.empty((len(texts), embedder.dim), dtype=np.float32)
-    hits = cache.get_many(embedder.model_id, texts) if cache is not None else {}
+    hits = cache.get_many(embedder.model_id, texts, embedder.dim) if cache is not None else {}
     todo: dict[str, list[int]] = {}
     for i, text in enumerate(texts):
         vec = hits.get(i)
-        if vec is not None and vec.shape == (embedder.dim,):
+        if vec is not None:
             out[i] = vec
         else:
             todo.setdefault(text, []).append(i)

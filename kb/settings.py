@@ -41,6 +41,13 @@ SETTINGS = (
     Setting("host", "KB_HOST", "127.0.0.1", "address kb serve listens on"),
     Setting("port", "KB_PORT", 8000, "port kb serve listens on", int),
     Setting("threads", "KB_THREADS", 8, "request threads of kb serve", int),
+    Setting(
+        "trusted-host",
+        "KB_TRUSTED_HOSTS",
+        None,
+        "a host name kb serve answers to besides localhost, IP addresses and its --host; repeatable (the"
+        " variable: comma-separated); * for any name",
+    ),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}

@@ -166,6 +166,52 @@ def test_put_many_rejects_mismatched_lengths(tmp_path: Path) -> None:
         cache.put_many("m", ["a", "b"], np.zeros((1, 4), dtype=np.float32))
 
 
+def _damage(cache_path: Path, model_id: str, blobs: list[bytes]) -> None:
+    """Overwrite the first cached vectors of `model_id` with `blobs`, as a damaged or foreign cache has them."""
+    import sqlite3
+
+    with sqlite3.connect(cache_path) as con:
+        keys = [k for (k,) in con.execute("SELECT text_sha256 FROM embeddings WHERE model_id = ?", (model_id,))]
+        for key, blob in zip(keys, blobs, strict=False):
+            con.execute("UPDATE embeddings SET vector = ? WHERE model_id = ? AND text_sha256 = ?", (blob, model_id, key))
+
+
+WRONG = [b"\x01" * 7, np.ones(31, np.float32).tobytes(), np.ones(33, np.float32).tobytes(),
+         np.full(32, np.nan, np.float32).tobytes()]  # not a multiple of 4 bytes; 31 and 33 wide; NaN
+
+
+def test_a_cached_vector_of_the_wrong_length_is_embedded_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    emb = CountingEmbedder(dim=32)
+    path = tmp_path / "cache.sqlite"
+    with EmbeddingCache(path) as cache:
+        good, _ = embed_with_cache(emb, TEXTS, cache, progress=False)
+    _damage(path, emb.model_id, WRONG)
+    emb.seen.clear()
+    with EmbeddingCache(path) as cache, caplog.at_level("WARNING", logger="kb.embed"):
+        again, n = embed_with_cache(emb, TEXTS, cache, progress=False)
+        assert n == len(WRONG) == len(emb.seen) and "4 cached vectors" in caplog.text and "32 finite" in caplog.text
+        np.testing.assert_array_equal(again, good)
+        assert len(cache.get_many(emb.model_id, TEXTS, emb.dim)) == len(TEXTS)  # overwritten with good ones
+
+
+def test_a_build_never_indexes_a_damaged_cached_vector(tmp_path: Path) -> None:
+    from conftest import SEEDS
+
+    from kb.build import build
+    from kb.store import open_index
+
+    emb = HashEmbedder(32)
+    build(SEEDS, tmp_path / "index", emb, progress=False)
+    reader = open_index(tmp_path / "index")
+    good = np.stack([reader.vector(i) for i in range(reader.n_chunks)])
+    reader.close()
+    _damage(tmp_path / "index" / "embcache.sqlite", emb.model_id, WRONG * 5)
+    assert build(SEEDS, tmp_path / "index", emb, progress=False, full=True).embedded == 20
+    reader = open_index(tmp_path / "index", verify="full")
+    np.testing.assert_array_equal(np.stack([reader.vector(i) for i in range(reader.n_chunks)]), good)
+    reader.close()
+
+
 # --------------------------------------------------------------------------- get_embedder
 
 

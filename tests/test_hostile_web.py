@@ -34,7 +34,9 @@ def seeds_app(tmp_path_factory: pytest.TempPathFactory):
 
     index = tmp_path_factory.mktemp("seeds-index")
     assert build(SEEDS, index, HashEmbedder(), progress=False).documents == 5
-    app = create_app({"index": index, "model": "fake"})
+    # evil.example is trusted here, as a name behind a proxy would be, so that the links it gets are seen (S3);
+    # any other name is refused before a route runs (S4)
+    app = create_app({"index": index, "model": "fake", "trusted_hosts": ("evil.example",)})
     app.config.update(TESTING=True)
     yield app
     app.extensions["kb"].close()
@@ -188,3 +190,90 @@ def test_files_damaged_under_a_live_server_neither_kill_it_nor_pass_health(tmp_p
         assert resp.status_code == 503 and "damaged" in resp.get_json()["error"]["message"]
     finally:
         app.extensions["kb"].close()
+
+
+@pytest.mark.parametrize("url", ["/", "/?q=行政复议", "/docs", "/api/openapi.json", "/api/search?q=行政复议", "/api/health"])
+def test_a_host_name_the_server_does_not_know_gets_400_and_nothing_of_the_site(fake_client, url: str) -> None:
+    # a DNS-rebinding page: the attacker's own name resolving to this server's address
+    resp = fake_client.get(url, headers={"Host": "attacker.example:8000"})
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "attacker.example" not in body and "--trusted-host" in body
+    if url.startswith("/api/"):
+        assert resp.get_json() == {"error": {"status": 400, "code": "untrusted_host", "message": resp.get_json()["error"]["message"]}}
+    else:  # the ordinary error page, rendered in full
+        assert resp.mimetype == "text/html" and "</html>" in body and "服务器不接受" in body
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:8000", "LOCALHOST.", "kb.localhost:5000", "127.0.0.1:8000",
+                                  "[::1]:8000", "192.168.1.5:8000", "evil.example", "EVIL.example:8080"])
+def test_loopback_names_ip_addresses_and_trusted_names_are_answered(fake_client, host: str) -> None:
+    resp = fake_client.get("/api/openapi.json", headers={"Host": host})
+    assert resp.status_code == 200, host
+    assert resp.get_json()["servers"][0]["url"] == f"http://{host.lower()}"  # only ever a name it answers to
+
+
+def test_the_trusted_names_of_kb_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kb.cli import build_parser
+    from web.hosts import is_trusted, trusted_hosts
+
+    monkeypatch.setenv("KB_TRUSTED_HOSTS", "kb.intranet, Search.Example")
+    assert trusted_hosts("kb-box", ["extra.example"]) == ("kb-box", "kb.intranet", "search.example", "extra.example")
+    monkeypatch.setattr("socket.gethostname", lambda: "officepc")
+    assert "officepc" in trusted_hosts("0.0.0.0")  # bound to every address: the machine's own name too
+    assert not is_trusted("kb.intranet.evil.example", trusted_hosts("127.0.0.1"))
+    assert is_trusted("anything.example", ("*",)) and is_trusted(None, ())
+    args = build_parser().parse_args(["serve", "--trusted-host", "a.example", "--trusted-host", "b.example"])
+    assert args.trusted_host == ["a.example", "b.example"]
+
+
+def test_compare_takes_three_topics_of_the_longest_length(fake_client) -> None:
+    from kb.search import MAX_QUERY_CHARS
+    from web.errors import MAX_QUERY_STRING
+    from web.pages import MAX_TOPICS
+
+    # the longest characters there are: 4 UTF-8 bytes each, 12 once percent-encoded
+    topics = ["行政复议" * (MAX_QUERY_CHARS // 4), "法律援助" * (MAX_QUERY_CHARS // 4), "\U00020000" * MAX_QUERY_CHARS]
+    resp = fake_client.get("/compare", query_string=[("q", t) for t in topics] + [("locality", "阜沙镇"), ("k", "10")])
+    assert resp.status_code == 200 and resp.get_data(as_text=True).count("行政复议" * 20) >= 1
+    assert len(resp.request.query_string) > 8192 and MAX_QUERY_STRING >= MAX_TOPICS * MAX_QUERY_CHARS * 12 + 2048
+    too_long = fake_client.get("/compare?" + "q=x&" * 7000)
+    assert too_long.status_code == 414 and f"the limit is {MAX_QUERY_STRING}" in too_long.get_data(as_text=True)
+
+
+MAPPED_TRUNCATION = """
+import os, sys
+from pathlib import Path
+import kb.store.bm25 as bm25
+from web import create_app
+bm25.MMAP_MIN_BYTES = 0  # map the seeds' small arrays as a corpus past 64 MB has them mapped
+index = Path(sys.argv[1])
+app = create_app({"index": index, "model": "fake"})
+client = app.test_client()
+assert client.get("/api/search", query_string={"q": "行政复议", "mode": "bm25"}).get_json()["results"]
+version = index / (index / "CURRENT").read_text().strip()
+for p in (version / "bm25").glob("*.npy"):
+    os.truncate(p, 128)  # in place: reading the mapping's lost pages is SIGBUS
+for mode in ("bm25", "hybrid"):
+    print(mode, client.get("/api/search", query_string={"q": "行政复议", "mode": mode}).status_code, flush=True)
+print("health", client.get("/api/health").status_code)
+app.extensions["kb"].close()
+"""
+
+
+def test_mapped_bm25_files_truncated_under_a_live_server_do_not_kill_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import ROOT, SEEDS
+
+    from kb.build import build
+    from kb.embed import HashEmbedder
+
+    build(SEEDS, tmp_path / "index", HashEmbedder(), progress=False)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # a process of its own: on a mapping, the old code died of SIGBUS (exit -7), which would take pytest along
+    proc = subprocess.run([sys.executable, "-c", MAPPED_TRUNCATION, str(tmp_path / "index")], capture_output=True,
+                          text=True, env=env, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.split() == ["bm25", "200", "hybrid", "200", "health", "503"], proc.stdout
+    assert "truncated from" in proc.stderr and "BM25 is off" in proc.stderr

@@ -88,6 +88,7 @@ def test_bad_file_does_not_stop_the_others(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "gb18030"])
 def test_decode_round_trip(encoding: str) -> None:
-    text = "清溪镇2021年法治政府建设年度报告\n一、加强党对法治建设的领导\n" * 3
+    # a sentence among the headings: text of headings only is refused as no report (tests/test_hostile_ingest.py)
+    text = "清溪镇2021年法治政府建设年度报告\n一、加强党对法治建设的领导\n全年开展普法宣传二十场。\n" * 3
     decoded, _ = decode_bytes(text.encode(encoding), "x")
     assert decoded == text

@@ -15,6 +15,7 @@ from kb.search import MAX_QUERY_CHARS
 from web import api, errors, export, pages, render, upload
 from web.errors import MAX_BODY, HttpError, check_raw_request, zh_message
 from web.holder import SearcherHolder, app_holder, open_searcher, release_generation
+from web.hosts import is_trusted
 from web.settings import Settings, current_settings, request_body_limit
 
 SECURITY_HEADERS = {
@@ -85,6 +86,14 @@ def _register_globals(app: Flask) -> None:
 
 def _start() -> None:
     g.t0 = time.perf_counter()
+    # before anything reads request.host: a page under a name the server does not know (DNS rebinding) gets
+    # nothing but the error, whose message does not repeat that name
+    if not is_trusted(request.environ.get("HTTP_HOST"), current_settings().trusted_hosts):
+        raise HttpError(
+            400, "this server does not answer to the host name in the request; add it with kb serve"
+            " --trusted-host NAME (or $KB_TRUSTED_HOSTS), or open the server by its address or localhost",
+            code="untrusted_host",
+        )
     check_raw_request(request.environ, request.query_string)
     # only the upload route takes a large body (and only while upload is on); every other route a small one
     limit = request_body_limit(current_settings(), MAX_BODY) if request.path == "/upload/files" else MAX_BODY

@@ -14,6 +14,7 @@ from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from kb.errors import KbError
+from kb.search import MAX_QUERY_CHARS
 
 log = logging.getLogger("kb.web")
 
@@ -35,7 +36,10 @@ CODES = {
     503: "unavailable",
 }
 
-MAX_QUERY_STRING = 8192  # bytes; a query is at most 500 characters (MAX_QUERY_CHARS) plus filters
+# The longest query string a page needs: /compare's three topics (pages.MAX_TOPICS) of MAX_QUERY_CHARS each,
+# percent-encoded at up to 12 bytes a character (4 UTF-8 bytes, each %XX), plus room for the filters. 8 KB,
+# the limit once, refused three topics of 500 Chinese characters (P8) though each was within its own limit.
+MAX_QUERY_STRING = 3 * MAX_QUERY_CHARS * 12 + 6 * 1024  # 24,144 bytes
 MAX_PATH = 2048
 MAX_BODY = 64 * 1024  # no route takes a body; anything larger is refused before it is read
 
@@ -158,6 +162,8 @@ def zh_message(err: HttpError) -> str:
         return f"检索词过长，最多 {msg.rsplit(' ', 1)[-1]} 个字符"
     if "control or invalid character" in msg or "not valid UTF-8" in msg or "percent-escape" in msg:
         return "链接中含有无效字符"
+    if err.code == "untrusted_host":
+        return "服务器不接受以此主机名访问"
     if err.param in _ZH_BY_PARAM:
         return _ZH_BY_PARAM[err.param]
     return {

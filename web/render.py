@@ -33,6 +33,7 @@ REPAIR_LABELS = {
     "pinyin_gloss": "拼音注音 pinyin gloss removed",
     "punctuation": "标点 punctuation",
     "whitespace": "空白 whitespace",
+    "invisible": "不可见字符 invisible or control character removed",
     "mojibake": "乱码修复 GBK mojibake",
     "lost_char_restored": "缺字补回 lost character restored",
     "junk_gloss_dropped": "残留注音 junk gloss dropped",

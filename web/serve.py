@@ -6,6 +6,7 @@ import ipaddress
 import sys
 import threading
 import webbrowser
+from collections.abc import Sequence
 from pathlib import Path
 
 from waitress import create_server
@@ -17,6 +18,7 @@ from kb.store import IndexLoadError
 from web.app import create_app
 from web.errors import MAX_BODY
 from web.holder import open_searcher
+from web.hosts import trusted_hosts
 from web.settings import Settings, request_body_limit
 
 
@@ -49,6 +51,7 @@ def serve(
     allow_upload: bool = False,
     allow_remote_upload: bool = False,
     upload_max_mb: float | None = None,
+    trusted: Sequence[str] = (),
 ) -> int:
     """Build the index first when it is missing or stale, then serve until interrupted."""
     if allow_upload and not allow_remote_upload and not is_loopback(host):
@@ -76,7 +79,7 @@ def serve(
 
     settings = Settings(
         index=index, seeds=seeds, searcher=searcher, own_searcher=True, allow_upload=allow_upload,
-        upload_max_mb=upload_max_mb,
+        upload_max_mb=upload_max_mb, trusted_hosts=trusted_hosts(host, trusted),
     )
     app = create_app(settings)
     body = request_body_limit(settings, MAX_BODY)

@@ -12,6 +12,7 @@ from flask import current_app
 from kb.ingest import MAX_ENV, MAX_MB, max_mb
 from kb.search import Searcher
 from kb.settings import BY_NAME
+from web.hosts import from_environment
 
 # The settings the web app shares with the CLI (kb/settings.py): their help and environment variables.
 _INDEX, _MODEL, _SEEDS = BY_NAME["index"], BY_NAME["model"], BY_NAME["seeds"]
@@ -49,6 +50,11 @@ class Settings:
     upload_max_mb: float | None = _opt(
         doc=f"the size limit of one uploaded file, in megabytes (`--upload-max-mb`); None: the reading limit of"
         f" kb.ingest (${MAX_ENV}, default {MAX_MB}), and never above it, so an upload taken in is never refused for its size"
+    )
+    trusted_hosts: tuple[str, ...] = _opt(
+        doc="the host names the app answers to besides localhost and IP addresses (`*`: any); a request with"
+        " another `Host:` gets 400, so a DNS-rebinding page cannot read it; $KB_TRUSTED_HOSTS, else none",
+        factory=from_environment,
     )
     extra: dict[str, Any] = _opt(doc="passed into app.config as is (Flask settings, e.g. TESTING)", factory=dict)
 

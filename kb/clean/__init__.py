@@ -9,6 +9,7 @@ from kb.clean.edits import EditableText
 from kb.clean.mojibake import LOST_MARK, repair_mojibake
 from kb.clean.normalize import (
     drop_blank_lines,
+    drop_invisible,
     fix_punctuation_runs,
     fold_punctuation,
     normalize_spaces,
@@ -31,8 +32,10 @@ class Cleaned:
 
 
 def clean(raw: str) -> Cleaned:
-    """Repair a scraped report: mojibake, pinyin glosses, traditional characters, punctuation, spaces, chrome."""
+    """Repair a scraped report: invisible characters, mojibake, pinyin glosses, traditional characters,
+    punctuation, spaces, chrome."""
     doc = EditableText(raw.replace("\r\n", "\n").replace("\r", "\n"))
+    doc.apply(drop_invisible(doc.text))  # first: a NUL or zero-width space inside a word hides it from every pass
     doc.apply(repair_mojibake(doc.text))
     doc.apply(remove_glosses(doc.text))
     doc.apply(simplify(doc.text))

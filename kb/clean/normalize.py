@@ -1,4 +1,5 @@
-"""Normalization passes: pinyin glosses, traditional → simplified, punctuation, spaces and blank lines."""
+"""Normalization passes: invisible characters, pinyin glosses, traditional → simplified, punctuation, spaces,
+blank lines."""
 
 from __future__ import annotations
 
@@ -11,6 +12,26 @@ from kb.clean.edits import Edit
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _GLOSS = re.compile(rf"(?<=[{_CJK}])\(({lexicon.PINYIN})\)")
 _ODD_SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000\ufeff\t]+")
+
+
+# Characters that show nothing but change what is shown or matched: zero-width spaces and joiners, the
+# left-to-right and right-to-left marks, the bidi embeddings, overrides and isolates (a title's RLO reverses
+# the rest of its table cell: HTML elements do not isolate bidi), a byte-order mark (decoding took the file's
+# own, so any left is stray: pasted pieces, concatenated files) and the C0 control characters (NUL …) but
+# tab and line feed (CR is a line feed by now). A report has no use for any of them: ZWJ only matters inside
+# emoji sequences, which reports do not have.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]+")
+# ... of which vertical tab, form feed and the file, group and record separators end a line (a PDF's page
+# break is a form feed): they become one, lest the words on either side run together.
+_BREAKS = re.compile(r"[\x0b\x0c\x1c-\x1e]")
+
+
+def drop_invisible(text: str) -> list[Edit]:
+    """Remove invisible and control characters (a line-ending one becomes a line feed); logged as `invisible`."""
+    return [
+        Edit(m.start(), m.end(), "\n" if _BREAKS.search(m.group()) else "", "invisible")
+        for m in _INVISIBLE.finditer(text)
+    ]
 
 
 def remove_glosses(text: str) -> list[Edit]:

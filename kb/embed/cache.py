@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
@@ -15,6 +16,8 @@ import numpy as np
 if TYPE_CHECKING:
     from kb.embed import Embedder
 
+log = logging.getLogger("kb.embed")
+
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
@@ -24,6 +27,14 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 def _text_key(text: str) -> bytes:
     # sha256 of the exact UTF-8 text: any edit (even whitespace) is a different passage, hence a miss.
     return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def _vector(blob: bytes, dim: int | None) -> np.ndarray | None:
+    """A cached entry as a vector, or None when it cannot be one of `dim` finite values."""
+    if len(blob) % 4 or (dim is not None and len(blob) != 4 * dim):
+        return None
+    vec = np.frombuffer(blob, dtype=np.float32).copy()  # copy: frombuffer views are read-only
+    return vec if dim is None or np.isfinite(vec).all() else None
 
 
 class EmbeddingCache:
@@ -49,13 +60,16 @@ class EmbeddingCache:
                 " PRIMARY KEY (model_id, text_sha256)) WITHOUT ROWID"
             )
 
-    def get_many(self, model_id: str, texts: Sequence[str]) -> dict[int, np.ndarray]:
-        """Index into ``texts`` → cached vector, for the texts that are cached (duplicates all get it)."""
+    def get_many(self, model_id: str, texts: Sequence[str], dim: int | None = None) -> dict[int, np.ndarray]:
+        """Index into ``texts`` → cached vector, for the texts that are cached (duplicates all get it). With
+        `dim`, an entry that is not `dim` finite float32s (a damaged or foreign cache) is a miss, with a
+        warning: embedded again and overwritten, never handed on into an index."""
         positions: dict[bytes, list[int]] = {}
         for i, text in enumerate(texts):
             positions.setdefault(_text_key(text), []).append(i)
         keys = list(positions)
         hits: dict[int, np.ndarray] = {}
+        bad: list[int] = []  # the byte sizes of entries that are no vector of this model
         for start in range(0, len(keys), self.LOOKUP_CHUNK):
             chunk = keys[start : start + self.LOOKUP_CHUNK]
             rows = self._conn.execute(
@@ -64,9 +78,18 @@ class EmbeddingCache:
                 [model_id, *chunk],
             )
             for key, blob in rows:
-                vec = np.frombuffer(blob, dtype=np.float32).copy()  # copy: frombuffer views are read-only
+                vec = _vector(blob, dim)
+                if vec is None:
+                    bad.append(len(blob))
+                    continue
                 for i in positions[bytes(key)]:
                     hits[i] = vec
+        if bad:
+            want = f"{dim} finite float32s" if dim else "float32 vectors"
+            log.warning(
+                "kb: %d cached vectors of %s in %s are not %s (sizes %s bytes); embedding those passages again",
+                len(bad), model_id, self.path, want, sorted(set(bad))[:5],
+            )
         return hits
 
     def put_many(self, model_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
@@ -114,12 +137,12 @@ def embed_with_cache(
     """
     texts = list(texts)
     out = np.empty((len(texts), embedder.dim), dtype=np.float32)
-    hits = cache.get_many(embedder.model_id, texts) if cache is not None else {}
+    hits = cache.get_many(embedder.model_id, texts, embedder.dim) if cache is not None else {}
 
     todo: dict[str, list[int]] = {}  # distinct missing text → its positions (insertion order = first seen)
     for i, text in enumerate(texts):
         vec = hits.get(i)
-        if vec is not None and vec.shape == (embedder.dim,):  # a wrong-width entry is treated as a miss
+        if vec is not None:
             out[i] = vec
         else:
             todo.setdefault(text, []).append(i)

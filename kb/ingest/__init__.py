@@ -73,6 +73,10 @@ def _reader(fmt: str) -> Callable[[bytes, Path], Extracted]:
 
 
 def _read_text(data: bytes, path: Path) -> Extracted:
+    from kb.ingest.html import looks_like_page, read_html  # no parsing library imported before it is used
+
+    if looks_like_page(data):  # a page saved as .txt: read as the page it is, or its tags and scripts stay
+        return read_html(data, path)
     text, encoding = decode_bytes(data, str(path))
     return Extracted(text, encoding)
 

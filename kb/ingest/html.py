@@ -18,8 +18,16 @@ _PUBLISHED = re.compile(
 )
 # Chinese characters outside links that make a page a report rather than a list of links
 MIN_PROSE = 50
+# A saved page under another name (报告.txt): it opens with a doctype or one of a page's own tags, after an
+# optional byte-order mark, blank space and comments. A plain-text report never starts with a tag.
+_PAGE_START = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)[\s>]", re.I | re.S)
 # what the article's parts become: one line each
 _LINE_TAGS = {"head", "p", "item", "row", "quote", "code", "lb"}
+
+
+def looks_like_page(data: bytes) -> bool:
+    """Whether a file's bytes are a web page, whatever its name says."""
+    return _PAGE_START.match(data[:4096]) is not None
 
 
 def page_text(data: bytes, name: str) -> tuple[str, str]:

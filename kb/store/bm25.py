@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import warnings
 from collections.abc import Sequence
@@ -21,6 +23,7 @@ from kb.store.layout import _fail
 from kb.store.rank import _allowed, _empty, _top
 
 BM25_PARAMS = {"method": "lucene", "k1": 1.5, "b": 0.75}
+log = logging.getLogger("kb.store")
 
 
 def _write_bm25(folder: Path, tokens: Sequence[list[str]], progress: bool) -> dict[str, Any]:
@@ -73,6 +76,8 @@ def _top_candidates(scores: np.ndarray, k: int) -> np.ndarray:
     return np.flatnonzero(scores > 0)
 
 
+# Past this a version's BM25 arrays are memory-mapped, not read: their memory is the page cache's to share and
+# drop. A mapped file is then kept open and its size checked before each query (see _shrunk).
 MMAP_MIN_BYTES = 64 * 1024 * 1024
 
 
@@ -84,6 +89,7 @@ class Bm25Index:
         self._local = threading.local()  # per-thread scratch (the score array)
         self._retriever: Any = None
         self._postings: Any = None
+        self._mapped: list[tuple[int, int, str]] = []  # (fd, bytes when loaded, name) of each mapped file
         if info.get("empty"):
             return
         try:
@@ -92,8 +98,11 @@ class Bm25Index:
                 # Memory-mapped only when large: a mapped file truncated under a live server kills it with
                 # SIGBUS, while arrays read into memory survive anything done to the file afterwards.
                 big = sum(p.stat().st_size for p in folder.iterdir()) > MMAP_MIN_BYTES
+                if big:
+                    self._watch(folder)
                 self._retriever = bm25s.BM25.load(str(folder), mmap=big, show_progress=False)
         except (OSError, ValueError) as e:
+            self.close()
             raise _fail(f"{folder} is unreadable: {e}") from e
         indexed = int(self._retriever.scores["num_docs"])
         if indexed != n:
@@ -103,21 +112,46 @@ class Bm25Index:
         # are rows indices[indptr[t]:indptr[t+1]] with precomputed scores data[...]
         self._postings = (sc["data"], sc["indices"], np.asarray(sc["indptr"], dtype=np.int64))
 
+    def _watch(self, folder: Path) -> None:
+        """Keep each array file open, so that its size can be checked before the mapping is read: the file
+        under the mapping, whatever its name then points to (a file replaced by a new one is harmless)."""
+        for p in sorted(folder.glob("*.npy")):
+            fd = os.open(p, os.O_RDONLY)
+            self._mapped.append((fd, os.fstat(fd).st_size, p.name))
+
+    def _shrunk(self) -> str | None:
+        """A mapped file that is now shorter than when it was mapped: reading its lost tail would be SIGBUS."""
+        for fd, size, name in self._mapped:
+            now = os.fstat(fd).st_size
+            if now < size:
+                return f"{name} was truncated from {size} to {now} bytes under the live index"
+        return None
+
     def close(self) -> None:
         self._retriever = None
         self._postings = None
+        for fd, _, _ in self._mapped:
+            os.close(fd)
+        self._mapped = []
 
     def search(
         self, query_tokens: Sequence[str], k: int, rows: np.ndarray | Sequence[int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k rows by BM25 (best first, score > 0 only); tokens unknown to the index are ignored."""
-        if k <= 0 or self._retriever is None:
+        retriever, postings = self._retriever, self._postings  # once: another thread may turn them off
+        if k <= 0 or retriever is None or postings is None:
             return _empty()
-        vocab = self._retriever.vocab_dict
+        # a few microseconds a query; it leaves only the window of one query's reads, not every later query
+        shrunk = self._shrunk() if self._mapped else None
+        if shrunk:  # BM25 is off for this version; dense search still answers, /api/health says 503
+            log.error("kb: %s; BM25 is off until the index is rebuilt", shrunk)
+            self._retriever = self._postings = None
+            return _empty()
+        vocab = retriever.vocab_dict
         ids = sorted({vocab[t] for t in query_tokens if t and t in vocab})
         if not ids:
             return _empty()
-        data, indices, indptr = self._postings
+        data, indices, indptr = postings
         scores = self._score_buffer()
         for t in ids:
             a, b = int(indptr[t]), int(indptr[t + 1])
