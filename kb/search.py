@@ -88,7 +88,6 @@ class Searcher:
         self.embedder = embedder
         self.glossary = glossary.load_glossary()
         glossary.register_domain_words()
-        tokens.word_weight("")  # read the weights table now, not during the first search
         self._localities = self._scope_localities(None)
         # the fixed sample a query's dense similarities are contrasted with (kb.relevance)
         n = reader.n_chunks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import warnings
 from collections.abc import Iterable, Sequence
@@ -92,32 +93,18 @@ def words(text: str) -> list[str]:
     return [t for t in (w.strip().lower() for w in _jieba().cut(text, HMM=_HMM)) if t and _keep(t)]
 
 
-_weights: tuple[dict[str, float], float] | None = None
-
-
-def _idf_table() -> tuple[dict[str, float], float]:
-    """jieba's inverse document frequencies of general Chinese (the idf.txt it ships for keyword
-    extraction), and their median, read once."""
-    global _weights
-    if _weights is None:
-        with _lock:
-            if _weights is None:
-                path = Path(jieba.__file__).parent / "analyse" / "idf.txt"
-                table: dict[str, float] = {}
-                for line in path.read_text(encoding="utf-8").splitlines():
-                    word, _, value = line.rpartition(" ")
-                    if word:
-                        table[word] = float(value)
-                values = sorted(table.values())
-                _weights = table, values[len(values) // 2] if values else 1.0
-    return _weights
+# A word jieba's dictionary lacks (an unknown name, a run it cuts into characters) weighs as one it saw
+# three times, the count its dictionary gives its rarest words: rare, so it weighs much.
+_UNSEEN_COUNT = 3
 
 
 def word_weight(word: str) -> float:
-    """How much a word says about a topic: its IDF in general Chinese text, the median for a word the table
-    lacks (domain terms such as 府院联动 are rare there, so they weigh much; 推荐, 比赛 weigh little)."""
-    table, median = _idf_table()
-    return table.get(word, median)
+    """How much a word says about a topic: −log of its share of jieba's dictionary counts (general Chinese
+    text), so 推荐 and 比赛 weigh little and 韩剧 or a domain term such as 合法性审查 much. The counts are the
+    tokenizer's own, already in memory (a separate IDF table cost 53 MB)."""
+    tokenizer = _jieba()
+    count = tokenizer.FREQ.get(word) or _UNSEEN_COUNT
+    return math.log(max(tokenizer.total, count) / count)
 
 
 def tokenize_many(
