@@ -141,3 +141,16 @@ def test_full_and_read_only_disks(tmp_path: Path, kind: str) -> None:
 def test_a_bad_upload_limit_is_refused(ws: Path) -> None:
     for value in ("0", "big", "100000"):
         one_line(kbw(ws, "serve", "--allow-upload", "--upload-max-mb", value), repr(value), "at most 50")
+
+
+def test_the_rebuild_script_without_the_project_libraries_says_how_to_set_up(tmp_path: Path) -> None:
+    # a copy of the scripts with no .venv beside them, run by a Python that sees no site-packages (-S):
+    # the state of a fresh checkout run with the system python3
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    for name in ("_project.py", "rebuild_index"):
+        shutil.copy(ROOT / "scripts" / name, scripts / name)
+    proc = subprocess.run([sys.executable, "-S", str(scripts / "rebuild_index")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "is not installed here" in proc.stderr and "./scripts/run" in proc.stderr
