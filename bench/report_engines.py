@@ -1,0 +1,144 @@
+"""The Markdown of an `--engine milvus` / `--embed-on` run: Milvus Lite beside the local index, the embedding jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bench.common import fmt_n, spec_str
+from bench.report import Add, _table
+
+TARGET_PASSAGES = 16_000_000  # PERFORMANCE.md's sizing: 10 years of every township
+
+
+def render_engines(r: dict[str, Any]) -> str:
+    L: list[str] = []
+    add = L.append
+    m = r["machine"]
+    add(f"_Measured by `{r['command']}` on {r['date']} in {r['wall_s'] / 60:.1f} min"
+        + (" — **quick smoke run, not reference figures**" if r.get("quick") else "") + "._")
+    add("")
+    add(f"- Machine: {m['cpu']}, {m['cores']} cores, {m['ram_bytes'] / 2**30:.1f} GiB RAM; load average at start "
+        f"{' '.join(m['loadavg_start'])}, at end {' '.join(r.get('loadavg_end', []))} (shared: compare within the run)")
+    add("- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
+    add(f"- Code: {m['code']}")
+    add("")
+    mv = r.get("milvus")
+    if mv:
+        _milvus_search(mv, add)
+        _milvus_sweep(mv, add)
+        _milvus_sizes(mv, add)
+    if r.get("distembed"):
+        _distembed(r["distembed"], add)
+    return "\n".join(L)
+
+
+def _ms(x: dict[str, Any], prec: int = 2) -> str:
+    return f"{x['p50']:.{prec}f} / {x['p95']:.{prec}f}"
+
+
+def _engines(res: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    ivf = res["milvus_ivf_flat"]
+    return [(f"local · {spec_str(res['local']['dense'])}", res["local"]),
+            ("Milvus Lite · FLAT (kb's index on Lite)", res["milvus_flat"]),
+            (f"Milvus Lite · IVF_FLAT nlist={ivf['dense']['params']['nlist']} nprobe={ivf['dense']['search']['nprobe']}"
+             " (kb's IVF sizing for a server)", ivf)]
+
+
+def _milvus_search(mv: dict[int, Any], add: Add) -> None:
+    """Dense, BM25 and fused latency with recall, local against Milvus Lite, and how far their answers agree."""
+    add("**Search, local index against Milvus Lite** (single queries through kb's `Searcher`, k=10, milliseconds "
+        "p50 / p95; Milvus figures include the client and its Unix socket; recall@10 against exact search):")
+    add("")
+    _table(add, "| passages | engine · dense index | dense | recall@10 | BM25 | fused end-to-end | fused − kb embedding |"
+           " raw query embedding p50 |")
+    for n in sorted(mv):
+        for label, s in _engines(mv[n]):
+            add(f"| {fmt_n(n)} | {label} | {_ms(s['dense_ms'], 3)} | {s['recall@10']:.4f} | {_ms(s['bm25_ms'])} | "
+                f"{_ms(s['fused_ms'], 1)} | {_ms(s['fused_minus_embed_ms'], 1)} | {s['raw_query_embed_ms']['p50']:.1f} |")
+    add("")
+    parts = []
+    for n in sorted(mv):
+        a = mv[n]["agreement"]
+        parts.append(f"{fmt_n(n)}: BM25 top-10 overlap {a['bm25_top10_overlap']:.3f} (median of the per-query largest "
+                     f"relative score difference {a['bm25_max_rel_score_diff_median']:.1e}), dense top-10 overlap "
+                     f"{a['dense_top10_overlap']:.3f}")
+    add("Local and Milvus answers on the same queries (Milvus FLAT; BM25 scores divided by (k1 + 1)): "
+        + "; ".join(parts) + ".")
+    add("")
+
+
+def _milvus_sweep(mv: dict[int, Any], add: Add) -> None:
+    add("**Milvus Lite IVF_FLAT: recall against nprobe** (dense only, ms; the row marked ◀ is the nprobe kb's "
+        "`dense_spec` sets for a server at this size):")
+    add("")
+    _table(add, "| passages | nlist | nprobe | p50 | p95 | recall@10 |")
+    for n in sorted(mv):
+        ivf = mv[n]["milvus_ivf_flat"]
+        for x in ivf["sweep"]:
+            mark = " ◀" if x["nprobe"] == ivf["dense"]["search"]["nprobe"] else ""
+            add(f"| {fmt_n(n)} | {ivf['dense']['params']['nlist']} | {x['nprobe']}{mark} | {x['p50']:.3f} | "
+                f"{x['p95']:.3f} | {x['recall@10']:.4f} |")
+    add("")
+
+
+def _milvus_sizes(mv: dict[int, Any], add: Add) -> None:
+    """Build time, disk and server memory per passage, and the linear extrapolation to TARGET_PASSAGES."""
+    add("**Build, disk and memory** (the same corpus, tokens and vectors; Milvus through kb's `write_milvus_index`):")
+    add("")
+    _table(add, "| passages | local `write_index` | Milvus write (insert + BM25 function + flush + FLAT + load) | "
+           "IVF_FLAT re-index | local disk | Milvus disk (+ kb.sqlite) | Milvus Lite server RSS |")
+    for n in sorted(mv):
+        x = mv[n]
+        b, d, mem = x["build"], x["disk"], x["memory"]
+        lb = x["local_build"]
+        add(f"| {fmt_n(n)} | {lb['write_index_s']:.1f} s | {b['write_s']:.1f} s ({1e6 * b['write_s'] / n:.0f} µs/passage) | "
+            f"{x['milvus_ivf_flat']['index_s']:.1f} s | {lb['disk_bytes_total'] / n:.0f} B/passage | "
+            f"{d['milvus'] / n:.0f} (+ {d['kb.sqlite'] / n:.0f}) B/passage | "
+            + (f"{mem['server_rss_bytes'] / 2**20:.0f} MiB = {mem['server_rss_bytes'] / n:.0f} B/passage |"
+               if "server_rss_bytes" in mem else "? |"))
+    add("")
+    add(_extrapolation(mv))
+    add("")
+
+
+def _per_passage(mv: dict[int, Any], value: Callable[[dict[str, Any]], float | None]) -> tuple[float, str]:
+    """Bytes (or seconds) per passage: the slope between the two largest sizes (fixed costs cancel), else the
+    ratio at the one size."""
+    ns = sorted(mv)
+    if len(ns) >= 2 and value(mv[ns[-1]]) is not None and value(mv[ns[-2]]) is not None:
+        a, b = ns[-2], ns[-1]
+        return (value(mv[b]) - value(mv[a])) / (b - a), f"slope from {fmt_n(a)} to {fmt_n(b)}"
+    v = value(mv[ns[-1]])
+    return (v / ns[-1] if v is not None else float("nan")), f"ratio at {fmt_n(ns[-1])}"
+
+
+def _extrapolation(mv: dict[int, Any]) -> str:
+    disk, how = _per_passage(mv, lambda x: x["disk"]["milvus"])
+    rss, _ = _per_passage(mv, lambda x: x["memory"].get("server_rss_bytes"))
+    write, _ = _per_passage(mv, lambda x: x["build"]["write_s"])
+    t = TARGET_PASSAGES
+    return (f"Per passage ({how}): Milvus disk {disk:.0f} B, FLAT-loaded server memory {rss:.0f} B, write "
+            f"{1e6 * write:.0f} µs. Linear to {t / 1e6:.0f}·10^6 passages: {disk * t / 2**30:.0f} GiB on disk, "
+            f"{rss * t / 2**30:.0f} GiB resident (FLAT: full fp32 vectors, raw text, the sparse BM25 index), "
+            f"{write * t / 3600:.1f} h of writing through one client.")
+
+
+def _distembed(d: dict[str, Any], add: Add) -> None:
+    add(f"**Embedding on workers** ({d['passages']} distinct passages recombined from the seeds' sentences, mean "
+        f"{d['mean_chars']:.0f} characters incl. section path, batches of {d['batch']}, {d['cores']} cores; the "
+        "in-process path is `kb build`'s default embedder, loaded beforehand in "
+        f"{d['in_process_model_load_s']:.1f} s; each target's wall time includes starting its workers and their "
+        "model loads):")
+    add("")
+    _table(add, "| job | passages | wall | passages/s | × in-process | one-batch job | marginal passages/s | "
+           "min cosine vs in-process |")
+    for j in d["jobs"]:
+        extra = (f"{j['one_batch_job_s']:.1f} s | {j['marginal_passages_per_s']:.2f} | "
+                 f"{j['min_cosine_vs_in_process']:.6f}") if "one_batch_job_s" in j else "— | — | —"
+        add(f"| {j['label']} | {j['passages']} | {j['wall_s']:.1f} s | {j['passages_per_s']:.2f} | "
+            f"{j['x_in_process']:.2f} | {extra} |")
+    add("")
+    add("_One-batch job_: the same target on one batch of passages, i.e. what a job costs before its first vectors "
+        "(cluster or pool start, one model load per worker). _Marginal_: (passages − one batch) / (wall − one-batch "
+        "job), the rate once the workers run.")
