@@ -106,11 +106,13 @@ def _per_passage(mv: dict[int, Any], value: Callable[[dict[str, Any]], float | N
     """Bytes (or seconds) per passage: the slope between the two largest sizes (fixed costs cancel), else the
     ratio at the one size."""
     ns = sorted(mv)
-    if len(ns) >= 2 and value(mv[ns[-1]]) is not None and value(mv[ns[-2]]) is not None:
-        a, b = ns[-2], ns[-1]
-        return (value(mv[b]) - value(mv[a])) / (b - a), f"slope from {fmt_n(a)} to {fmt_n(b)}"
-    v = value(mv[ns[-1]])
-    return (v / ns[-1] if v is not None else float("nan")), f"ratio at {fmt_n(ns[-1])}"
+    vb = value(mv[ns[-1]])
+    va = value(mv[ns[-2]]) if len(ns) >= 2 else None
+    if vb is None:
+        return float("nan"), f"not measured at {fmt_n(ns[-1])}"
+    if va is not None:
+        return (vb - va) / (ns[-1] - ns[-2]), f"slope from {fmt_n(ns[-2])} to {fmt_n(ns[-1])}"
+    return vb / ns[-1], f"ratio at {fmt_n(ns[-1])}"
 
 
 def _extrapolation(mv: dict[int, Any]) -> str:
