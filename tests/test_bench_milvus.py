@@ -50,8 +50,10 @@ def test_engine_milvus_prints_both_engines_side_by_side(tmp_path: Path) -> None:
     assert float(rows[0][3]) == 1.0 and float(rows[1][3]) >= 0.99  # exact search on both sides
     overlap = re.search(r"BM25 top-10 overlap ([0-9]\.[0-9]+).*dense top-10 overlap ([0-9]\.[0-9]+)", out)
     assert overlap and float(overlap[1]) >= 0.9 and float(overlap[2]) >= 0.99
-    sweep = [r for r in rows if len(r) == 6]
+    sweep = [r for r in rows if len(r) == 6 and r[1].isdigit()]
     assert any(r[2].endswith("◀") for r in sweep)  # the nprobe kb would use, among the swept ones
+    standins = [r for r in rows if r[1].startswith(("IVF_SQ8 nlist=", "HNSW M=16"))]
+    assert len(standins) == 2 and all(0.0 < float(r[-1]) <= 1.0 for r in standins)
     assert re.search(r"Linear to 16·10\^6 passages: \d+ GiB on disk", out)
     # Milvus Lite's socket and glog files stayed in the work directory
     assert list((tmp_path / "work" / "tmp").glob("milvus*INFO*"))
@@ -95,7 +97,9 @@ def _result(n: int, dense_p50: float, recall: float) -> dict:
                           "dense_top10_overlap": 1.0},
             "build": {"write_s": n / 1000}, "disk": {"milvus": 2000 * n + 10**6, "kb.sqlite": 100 * n},
             "memory": {"server_rss_bytes": 3000 * n + 10**8},
-            "local_build": {"write_index_s": 1.0, "disk_bytes_total": 5000 * n}}
+            "local_build": {"write_index_s": 1.0, "disk_bytes_total": 5000 * n},
+            "server_types": [{"dense": {"index_type": "HNSW", "params": {"M": 16}, "search": {"ef": 128}},
+                              "build_s": 3.0, "p50": 0.2, "p95": 0.3, "recall@10": 0.85}]}
 
 
 def test_the_report_shows_every_engine_and_extrapolates_from_the_slope() -> None:
@@ -104,7 +108,8 @@ def test_the_report_shows_every_engine_and_extrapolates_from_the_slope() -> None
                      "versions": {"pymilvus": "2.5"}, "code": "abc"},
          "milvus": {10_000: _result(10_000, 1.0, 0.99), 100_000: _result(100_000, 2.0, 0.98)}}
     text = render_engines(r)
-    assert len(_rows(text, "10^4")) == 3 + 2 + 1 and len(_rows(text, "10^5")) == 3 + 2 + 1
-    assert "| 10^5 | Milvus Lite · IVF_FLAT nlist=40 nprobe=40 (kb's IVF sizing for a server) | 2.000 / 4.000 | 0.9800 |" in text
+    assert len(_rows(text, "10^4")) == 3 + 2 + 1 + 1 and len(_rows(text, "10^5")) == 3 + 2 + 1 + 1
+    assert "| 10^5 | HNSW M=16 ef=128 | 3.0 s | 0.200 | 0.300 | 0.8500 |" in text
+    assert "| 10^5 | Milvus Lite · IVF_FLAT nlist=40 nprobe=40 requested | 2.000 / 4.000 | 0.9800 |" in text
     # slope between the sizes: the fixed 10^6 bytes of disk and 10^8 of memory cancel out
     assert "Milvus disk 2000 B, FLAT-loaded server memory 3000 B" in text
