@@ -39,7 +39,8 @@ def _ms(x: dict[str, Any], prec: int = 2) -> str:
 
 def _engines(res: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     ivf = res["milvus_ivf_flat"]
-    return [(f"local · {spec_str(res['local']['dense'])}", res["local"]),
+    local = {k: v for k, v in res["local"]["dense"].items() if k != "scale"}  # ivfi8's code scale: not a setting
+    return [(f"local · {spec_str(local)}", res["local"]),
             ("Milvus Lite · FLAT (kb's index on Lite)", res["milvus_flat"]),
             (f"Milvus Lite · IVF_FLAT nlist={ivf['dense']['params']['nlist']} nprobe={ivf['dense']['search']['nprobe']}"
              " requested", ivf)]
@@ -125,6 +126,14 @@ def _milvus_sizes(mv: dict[int, Any], add: Add) -> None:
                if "server_rss_bytes" in mem else "? |"))
     add("")
     add(_extrapolation(mv))
+    fb = mv[max(mv)]["build"].get("field_bytes")
+    if fb:
+        big = ("vector", "text", "tokens", "section_path")
+        rest = sum(v for k, v in fb.items() if k not in big)
+        add("")
+        add("Fields as written, mean bytes per passage: " + ", ".join(f"{k} {fb[k]:.0f}" for k in big if k in fb)
+            + f", the other {len(fb) - len([k for k in big if k in fb])} fields {rest:.0f} (together "
+            f"{sum(fb.values()):.0f}; the sparse BM25 vector that Milvus derives from `tokens`, and its index, come on top).")
     add("")
 
 

@@ -88,8 +88,23 @@ def _build(a: dict[str, Any], root: Path) -> dict[str, Any]:
         phases[stage] = t - prev
         prev = t
     out["write_phases_s"] = phases  # "collection": insert (BM25 function included), flush, index, load, count
+    out["field_bytes"] = _field_bytes(corpus, vectors, toks)
     out["peak_rss_bytes"] = proc_status()["VmHWM"]
     return out
+
+
+def _field_bytes(corpus: Any, vectors: np.ndarray, toks: list[list[str]], sample: int = 2000) -> dict[str, float]:
+    """Mean bytes per passage of each field as the writer sends it (its own rows, on a sample): strings in
+    UTF-8, integers 8 bytes, the vector 4 bytes a dimension; the sparse BM25 vector is Milvus's own."""
+    from kb.engine.writer import _rows
+
+    rows = _rows(corpus.reports, corpus.chunks, vectors, toks, 0, sample)
+    sums: dict[str, float] = {}
+    for r in rows:
+        for k, v in r.items():
+            size = 4 * len(v) if k == "vector" else len(v.encode()) if isinstance(v, str) else 8
+            sums[k] = sums.get(k, 0.0) + size
+    return {k: v / max(1, len(rows)) for k, v in sums.items()}
 
 
 def _agreement(local: Any, milvus: Any, ctx: _Ctx) -> dict[str, Any]:
