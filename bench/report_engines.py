@@ -168,14 +168,15 @@ def _distembed(d: dict[str, Any], add: Add) -> None:
         f"{d['in_process_model_load_s']:.1f} s; each target's wall time includes starting its workers and their "
         "model loads):")
     add("")
-    _table(add, "| job | passages | wall | passages/s | × in-process | one-batch job | marginal passages/s | "
+    _table(add, "| job | passages | wall | passages/s | × in-process | first vectors after | steady passages/s | "
            "min cosine vs in-process |")
     for j in d["jobs"]:
-        extra = (f"{j['one_batch_job_s']:.1f} s | {j['marginal_passages_per_s']:.2f} | "
-                 f"{j['min_cosine_vs_in_process']:.6f}") if "one_batch_job_s" in j else "— | — | —"
+        steady = j.get("steady_passages_per_s")
+        cos = j.get("min_cosine_vs_in_process")
         add(f"| {j['label']} | {j['passages']} | {j['wall_s']:.1f} s | {j['passages_per_s']:.2f} | "
-            f"{j['x_in_process']:.2f} | {extra} |")
+            f"{j['x_in_process']:.2f} | {j['first_vectors_s']:.1f} s | "
+            f"{f'{steady:.2f}' if steady else '—'} | {f'{cos:.6f}' if cos is not None else '—'} |")
     add("")
-    add("_One-batch job_: the same target on one batch of passages, i.e. what a job costs before its first vectors "
-        "(cluster or pool start, one model load per worker). _Marginal_: (passages − one batch) / (wall − one-batch "
-        "job), the rate once the workers run.")
+    add("_First vectors after_: from the call to the first batch of vectors back (for a target: starting the pool "
+        "or cluster and loading the model in each worker, then one batch). _Steady_: the passages after the first "
+        "batch over the time from the first batch to the last.")
