@@ -67,6 +67,17 @@ def _milvus_search(mv: dict[int, Any], add: Add) -> None:
     add("Local and Milvus answers on the same queries (Milvus FLAT; BM25 scores divided by (k1 + 1)): "
         + "; ".join(parts) + ".")
     add("")
+    n = max(mv)
+    prof = {label: mv[n][key].get("profile_ms_per_query") for label, key in (("local", "local"),
+                                                                             ("Milvus FLAT", "milvus_flat"))}
+    if all(prof.values()):
+        add(f"Where a fused search's calling thread spends its time at {fmt_n(n)} (cProfile over 20 queries, kb's "
+            "functions, cumulative ms per query and calls per query; the BM25 half runs in a worker thread, unseen):")
+        add("")
+        for label, rows in prof.items():
+            top = [r for r in rows if not r[0].startswith(("search.search", "search._rank"))][:7]
+            add(f"- {label}: " + ", ".join(f"`{name}` {ms:.2f} ({calls:g}×)" for name, ms, calls in top))
+        add("")
 
 
 def _milvus_sweep(mv: dict[int, Any], add: Add) -> None:

