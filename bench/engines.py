@@ -1,6 +1,4 @@
-"""`--engine milvus` and `--embed-on`: Milvus Lite beside the local index at each size, and the embedding on
-workers against the in-process path, in one run; printed as Markdown (BENCHMARKS.md's generated section is not
-touched: these figures go into its hand-written "Milvus Lite and Ray" section)."""
+"""`--engine milvus` and `--embed-on`: Milvus Lite beside the local index, and embedding on workers, printed."""
 
 from __future__ import annotations
 

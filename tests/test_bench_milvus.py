@@ -1,5 +1,4 @@
-"""`scripts/bench --engine milvus` and `--embed-on`: at a tiny size the run prints the local index and Milvus Lite
-side by side with the expected rows and plausible figures, and nothing listens off loopback meanwhile."""
+"""`scripts/bench --engine milvus` and `--embed-on` at a tiny size: the expected rows, plausible figures, loopback only."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Worker: embedding throughput of `kb build`'s in-process path against `--embed-on` targets (a local process
-pool, a local Ray cluster) on the same passages, each job's fixed cost, and the vectors' agreement."""
+"""Worker: embedding throughput in-process against `kb build --embed-on` targets on the same passages."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Worker: one synthetic corpus searched on the local index, then written by kb's Milvus writer into Milvus Lite
-and searched through MilvusReader (FLAT as built, then re-indexed IVF_FLAT): the same latencies and recall."""
+"""Worker: one synthetic corpus searched on the local index, then on Milvus Lite through kb's writer and reader."""
 
 from __future__ import annotations
 
