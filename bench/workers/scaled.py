@@ -24,19 +24,9 @@ PHASES = {"tmp-created": "setup", "vectors": "vectors.npy", "dense": "faiss (tra
 def run(a: dict[str, Any]) -> dict[str, Any]:
     """Generate n passages, compose their tokens and vectors, write the index (timed by phase), exact top-k."""
     n, work, root = int(a["n"]), Path(a["work"]), Path(a["index"])
-    m = json.loads((work / "material.json").read_text(encoding="utf-8"))
-    mat = synthetic.Material(m["sentences"], m["kinds"], {k: [tuple(p) for p in v] for k, v in m["paths"].items()})
-    sv = np.load(work / "sentence_vectors.npy")
     qv = np.load(work / "query_vectors.npy")
     out: dict[str, Any] = {"n": n}
-    t0 = time.perf_counter()
-    corpus = synthetic.generate(mat, n, seed=int(a.get("seed", 0)))
-    out["generate_s"] = time.perf_counter() - t0
-    out["reports"], out["localities"] = len(corpus.reports), corpus.localities
-    toks = _tokens(mat, corpus, bool(a.get("tokenize_directly")), out)
-    t0 = time.perf_counter()
-    vectors = synthetic.compose_vectors(corpus, sv, seed=int(a.get("seed", 0)))
-    out["vectors_s"] = time.perf_counter() - t0
+    corpus, toks, vectors = synthetic_inputs(a, out)
     folder = _timed_write(root, corpus, vectors, toks, a.get("seed", 0), out)
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     out["dense"] = manifest["dense"]
@@ -58,6 +48,25 @@ def run(a: dict[str, Any]) -> dict[str, Any]:
     np.save(Path(a["truth"]), truth)
     out["peak_rss_bytes"] = proc_status()["VmHWM"]
     return out
+
+
+def synthetic_inputs(a: dict[str, Any], out: dict[str, Any]
+                     ) -> tuple[synthetic.SyntheticCorpus, list[list[str]], np.ndarray]:
+    """The corpus of a["n"] passages from the material in a["work"], its tokens and vectors (deterministic for
+    a["seed"]: every worker given the same arguments gets the same passages); timings go into out."""
+    n, work, seed = int(a["n"]), Path(a["work"]), int(a.get("seed", 0))
+    m = json.loads((work / "material.json").read_text(encoding="utf-8"))
+    mat = synthetic.Material(m["sentences"], m["kinds"], {k: [tuple(p) for p in v] for k, v in m["paths"].items()})
+    sv = np.load(work / "sentence_vectors.npy")
+    t0 = time.perf_counter()
+    corpus = synthetic.generate(mat, n, seed=seed)
+    out["generate_s"] = time.perf_counter() - t0
+    out["reports"], out["localities"] = len(corpus.reports), corpus.localities
+    toks = _tokens(mat, corpus, bool(a.get("tokenize_directly")), out)
+    t0 = time.perf_counter()
+    vectors = synthetic.compose_vectors(corpus, sv, seed=seed)
+    out["vectors_s"] = time.perf_counter() - t0
+    return corpus, toks, vectors
 
 
 def _tokens(mat: Any, corpus: Any, tokenize_directly: bool, out: dict[str, Any]) -> list[list[str]]:

@@ -37,18 +37,11 @@ def run(a: dict[str, Any]) -> dict[str, Any]:
     open_s = time.perf_counter() - t0
     after_open = proc_status()
     n = reader.n_chunks
-    qtoks = []
-    for q in queries:
-        norm = normalize_query(q)
-        direct, related = searcher.glossary.expand_parts(norm)
-        qtoks.append(tokens.tokenize(norm) + [t for e in direct + related for t in tokens.tokenize(e)])
-    for i in range(min(10, len(queries))):  # warm: first touches of mmapped pages and SQLite pages
-        reader.dense_search(qv[i], K)
-        reader.bm25_search(qtoks[i], K)
-        searcher.search(queries[i], k=K)
+    qtoks = query_tokens(searcher, queries)
+    warm(reader, searcher, queries, qv, qtoks)
     out: dict[str, Any] = {"n": n, "queries": len(queries), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                            "open_s": open_s}
-    out.update(_latencies(reader, searcher, raw, emb, queries, qv, qtoks, truth, float(a.get("budget_s", 1e9))))
+    out.update(latencies(reader, searcher, raw, emb, queries, qv, qtoks, truth, float(a.get("budget_s", 1e9))))
     end = proc_status()
     mapped = rss_by_mapping(str(reader.path))
     profile = profile_searches(searcher, queries[: min(20, len(queries))])
@@ -66,7 +59,25 @@ def run(a: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _latencies(reader: Any, searcher: Searcher, raw: Any, emb: TimedEmbedder, queries: list[str], qv: Any,
+def query_tokens(searcher: Searcher, queries: list[str]) -> list[list[str]]:
+    """The BM25 tokens of each query with its glossary expansions, as a search sends them."""
+    qtoks = []
+    for q in queries:
+        norm = normalize_query(q)
+        direct, related = searcher.glossary.expand_parts(norm)
+        qtoks.append(tokens.tokenize(norm) + [t for e in direct + related for t in tokens.tokenize(e)])
+    return qtoks
+
+
+def warm(reader: Any, searcher: Searcher, queries: list[str], qv: Any, qtoks: list[list[str]]) -> None:
+    """Ten of each search first: first touches of mapped pages and SQLite pages (or the engine's caches)."""
+    for i in range(min(10, len(queries))):
+        reader.dense_search(qv[i], K)
+        reader.bm25_search(qtoks[i], K)
+        searcher.search(queries[i], k=K)
+
+
+def latencies(reader: Any, searcher: Searcher, raw: Any, emb: TimedEmbedder, queries: list[str], qv: Any,
                qtoks: list[list[str]], truth: Any, budget: float) -> dict[str, Any]:
     """Dense alone (with recall@10), BM25 alone, then fused searches each after the raw query embedding."""
     nq = len(queries)

