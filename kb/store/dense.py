@@ -33,8 +33,10 @@ IVF_TRAIN_NITER = 20
 # rows from the mapped vectors.npy + scoring, measured p50: 1024 rows 0.4 ms, 4096 1.4-1.6 ms, 8192
 # 2.7-3.5 ms), else FAISS with over-fetch (see DenseIndex.search).
 SUBSET_EXACT_MAX = 4096
-# Lists probed by the automatic "ivfi8" index: (largest size of the band, nprobe), first match wins.
-IVF_I8_NPROBE_BY_SIZE: tuple[tuple[int | None, int], ...] = ((300_000, 160), (None, 96))
+# Lists probed by the automatic "ivfi8" index: (largest size of the band, nprobe), first match wins. Above
+# 3·10^5, 96 met recall@10 0.95 on the bench's queries until they grew with the glossary (0.962 → 0.948 on the
+# same index); 144 reaches 0.971 at 0.92 ms, 128 sits between (BENCHMARKS.md, "Dense index choice").
+IVF_I8_NPROBE_BY_SIZE: tuple[tuple[int | None, int], ...] = ((300_000, 160), (None, 128))
 HAS_INT8_CODES = hasattr(faiss.ScalarQuantizer, "QT_8bit_direct_signed")
 IVF_TYPES = ("ivf", "ivfsq8", "ivfi8")
 DENSE_TYPES = ("flat", "hnsw", "hnswsq8", *IVF_TYPES)
