@@ -88,3 +88,20 @@ def by_size(d: dict[str, float]) -> list[tuple[str, float]]:
 
 def spec_str(d: dict[str, Any]) -> str:
     return " ".join([str(d.get("type"))] + [f"{k}={v}" for k, v in d.items() if k not in ("type", "metric")])
+
+
+def process_tree() -> set[int]:
+    """This process and its descendants, from /proc (Milvus Lite's server, Ray's workers)."""
+    parents: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    ours, grew = {os.getpid()}, True
+    while grew:
+        new = {p for p, pp in parents.items() if pp in ours and p not in ours}
+        ours |= new
+        grew = bool(new)
+    return ours

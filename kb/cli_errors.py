@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import errno
-import math
 import sqlite3
 import sys
 
 from kb.errors import UsageError
-from kb.ingest import MAX_ENV, IngestError, max_mb
+from kb.ingest import MAX_ENV, IngestError, max_mb, megabytes
 
 # A full or read-only disk, no permission, over quota, a folder where a file should be (or the reverse).
 USER_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EISDIR, errno.ENOTDIR,
@@ -45,11 +44,8 @@ def upload_mb_arg(value: str | None) -> float | None:
     if value is None:
         return None
     most = max_mb()
-    try:
-        mb = float(value)
-    except ValueError:
-        mb = math.nan
-    if not 0 < mb <= most:  # not a number (nan, inf) fails too
+    mb = megabytes(value, most)
+    if mb is None:
         raise UsageError(
             f"--upload-max-mb {value!r} is not a size for uploads: give megabytes above 0 and at most {most:g}"
             f" (the reading limit, ${MAX_ENV}; raise that to take larger files)"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import process_tree
+
 _TABLES = {"tcp": "0A", "tcp6": "0A", "udp": "07", "udp6": "07"}  # LISTEN; UDP bound and unconnected
 
 
@@ -20,23 +22,6 @@ def _address(hex_addr: str) -> str:
         return str(ipaddress.IPv4Address(raw[::-1]))
     words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
     return str(ipaddress.IPv6Address(words))
-
-
-def _our_pids() -> set[int]:
-    """This process and its descendants."""
-    parents: dict[int, int] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    ours, grew = {os.getpid()}, True
-    while grew:
-        new = {p for p, pp in parents.items() if pp in ours and p not in ours}
-        ours |= new
-        grew = bool(new)
-    return ours
 
 
 def _socket_inodes(pids: set[int]) -> set[str]:
@@ -54,7 +39,7 @@ def _socket_inodes(pids: set[int]) -> set[str]:
 
 def listening_off_loopback() -> list[str]:
     """'proto address:port' of every socket of this process tree listening elsewhere than loopback."""
-    inodes = _socket_inodes(_our_pids())
+    inodes = _socket_inodes(process_tree())
     bad = []
     for table, state in _TABLES.items():
         try:

