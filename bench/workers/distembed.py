@@ -30,7 +30,7 @@ class _BatchClock:
         self.t0 = time.perf_counter()
         self.arrivals: list[tuple[float, int]] = []
 
-    def get_many(self, model_id: str, texts: Any) -> dict[int, np.ndarray]:
+    def get_many(self, model_id: str, texts: Any, dim: int | None = None) -> dict[int, np.ndarray]:
         return {}
 
     def put_many(self, model_id: str, texts: Any, vecs: Any) -> None:
