@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from kb.embed import Embedder, EmbeddingCache, get_embedder
+from kb.embed.cache import cached_vectors, store_batch
 from kb.errors import UsageError
 
 TARGETS = "processes[:N], ray, ray:N (a local cluster of N workers) or ray://HEAD:PORT"
@@ -137,16 +138,7 @@ def embed_on_workers(
 ) -> tuple[np.ndarray, int]:
     """As kb.embed.embed_with_cache, with the misses embedded on `target`'s workers (see parse_target)."""
     kind, workers, address = parse_target(target)
-    texts = list(texts)
-    out = np.empty((len(texts), embedder.dim), dtype=np.float32)
-    hits = cache.get_many(embedder.model_id, texts, embedder.dim) if cache is not None else {}
-    todo: dict[str, list[int]] = {}
-    for i, text in enumerate(texts):
-        vec = hits.get(i)
-        if vec is not None:
-            out[i] = vec
-        else:
-            todo.setdefault(text, []).append(i)
+    out, todo = cached_vectors(embedder, texts, cache)
     if not todo:
         return out, 0
     size = batch_size or getattr(embedder, "batch_size", None) or 32
@@ -159,11 +151,6 @@ def embed_on_workers(
 
     with tqdm(total=len(todo), desc=f"embedding on {target}", unit="text", file=sys.stderr, disable=not progress) as bar:
         for b, vecs in run():
-            if vecs.shape != (len(batches[b]), embedder.dim):
-                raise ValueError(f"{embedder.model_id} returned shape {vecs.shape} for {len(batches[b])} texts")
-            if cache is not None:
-                cache.put_many(embedder.model_id, batches[b], vecs)
-            for text, vec in zip(batches[b], vecs, strict=True):
-                out[todo[text]] = vec
+            store_batch(embedder, cache, batches[b], vecs, out, todo)
             bar.update(len(batches[b]))
     return out, len(todo)

@@ -121,6 +121,38 @@ class EmbeddingCache:
         self.close()
 
 
+def cached_vectors(
+    embedder: Embedder, texts: Sequence[str], cache: EmbeddingCache | None
+) -> tuple[np.ndarray, dict[str, list[int]]]:
+    """The vectors of ``texts`` in order with the cached ones filled in, and each distinct missing text with its
+    positions (in first-seen order): what is left to embed, wherever it is embedded."""
+    texts = list(texts)
+    out = np.empty((len(texts), embedder.dim), dtype=np.float32)
+    hits = cache.get_many(embedder.model_id, texts, embedder.dim) if cache is not None else {}
+    todo: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        vec = hits.get(i)
+        if vec is not None:
+            out[i] = vec
+        else:
+            todo.setdefault(text, []).append(i)
+    return out, todo
+
+
+def store_batch(
+    embedder: Embedder, cache: EmbeddingCache | None, batch: Sequence[str], vecs: np.ndarray,
+    out: np.ndarray, todo: dict[str, list[int]],
+) -> None:
+    """One embedded batch: its shape checked, written to the cache at once (a killed build resumes there) and
+    into every position of its texts in ``out``."""
+    if vecs.shape != (len(batch), embedder.dim):
+        raise ValueError(f"{embedder.model_id} returned shape {vecs.shape} for {len(batch)} texts")
+    if cache is not None:
+        cache.put_many(embedder.model_id, batch, vecs)
+    for text, vec in zip(batch, vecs, strict=True):
+        out[todo[text]] = vec
+
+
 def embed_with_cache(
     embedder: Embedder,
     texts: Sequence[str],
@@ -135,18 +167,7 @@ def embed_with_cache(
     Each distinct missing text is embedded once; every batch is written to the cache as soon as it is done,
     so a build that is killed resumes where it stopped. ``batch_size`` defaults to the embedder's own.
     """
-    texts = list(texts)
-    out = np.empty((len(texts), embedder.dim), dtype=np.float32)
-    hits = cache.get_many(embedder.model_id, texts, embedder.dim) if cache is not None else {}
-
-    todo: dict[str, list[int]] = {}  # distinct missing text → its positions (insertion order = first seen)
-    for i, text in enumerate(texts):
-        vec = hits.get(i)
-        if vec is not None:
-            out[i] = vec
-        else:
-            todo.setdefault(text, []).append(i)
-
+    out, todo = cached_vectors(embedder, texts, cache)
     unique = list(todo)
     size = batch_size or getattr(embedder, "batch_size", None) or 32
     from tqdm import tqdm  # lazy: only builds need it
@@ -155,12 +176,6 @@ def embed_with_cache(
         total=len(unique), desc=desc, unit="text", file=sys.stderr, disable=not progress or not unique
     ) as bar:
         for batch in _chunks(unique, size):
-            vecs = np.asarray(embedder.embed_passages(batch), dtype=np.float32)
-            if vecs.shape != (len(batch), embedder.dim):
-                raise ValueError(f"{embedder.model_id} returned shape {vecs.shape} for {len(batch)} texts")
-            if cache is not None:
-                cache.put_many(embedder.model_id, batch, vecs)
-            for text, vec in zip(batch, vecs, strict=True):
-                out[todo[text]] = vec
+            store_batch(embedder, cache, batch, np.asarray(embedder.embed_passages(batch), dtype=np.float32), out, todo)
             bar.update(len(batch))
     return out, len(unique)
