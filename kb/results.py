@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from kb import tokens
@@ -27,16 +28,21 @@ class Mention:
     words: list[str]
     terms: list[str]
 
+    @cached_property  # once per query: found_in runs for every ranked passage
+    def _weighed(self) -> tuple[list[tuple[str, float]], float]:
+        """The query's Chinese words of two characters or more with their weights, and the weight of all its
+        Chinese words."""
+        cjk = [(w, tokens.word_weight(w)) for w in self.words if not w.isascii()]
+        return [(w, wt) for w, wt in cjk if len(w) >= 2], sum(wt for _, wt in cjk)
+
     def found_in(self, text: str) -> bool:
         low = text.lower()
         if any(t in low for t in self.terms):
             return True
-        cjk = [w for w in self.words if not w.isascii()]
-        if not any(len(w) >= 2 for w in cjk):
+        proof, total = self._weighed
+        if not proof:
             return False
-        total = sum(tokens.word_weight(w) for w in cjk)
-        found = sum(tokens.word_weight(w) for w in cjk if len(w) >= 2 and w in low)
-        return found * 2 >= total
+        return sum(wt for w, wt in proof if w in low) * 2 >= total
 
 
 def _without(names: list[str], drop: set[str]) -> list[str]:
