@@ -15,6 +15,10 @@ from kb.segment import text_kind, walk
 TARGET_CHARS = 320
 MAX_CHARS = 480
 MIN_CHARS = 100
+# A block this short (the end of a truncated page: "街道", "(二)积", "一是依法保") is not a passage of its
+# own: it joins the passage before it, where it still matches a search.
+FRAGMENT_CHARS = 20
+_HEADING_TAIL = "。;:,!? "
 _SENTENCE_END = re.compile(r"(?<=[。;!?])|\n")
 
 
@@ -54,8 +58,14 @@ def _is_signature(block: str) -> bool:
     return all(DATE_LINE.match(line) or PLACE_LINE.match(line) for line in block.split("\n"))
 
 
+def _is_heading_line(block: str, sec: Section) -> bool:
+    """The block is the section's heading line alone ("(一)强化组织领导。" for the heading without its stop)."""
+    return block.rstrip(_HEADING_TAIL) == sec.heading.rstrip(_HEADING_TAIL)
+
+
 def blocks(text: str, sections: list[Section]) -> list[tuple[list[str], str, int, int]]:
-    """(section path, kind, start, end) for every stretch of text owned directly by one section."""
+    """(section path, kind, start, end) for every stretch of text owned directly by one section. A heading
+    line alone is left out when the section has children or text of its own: it is already in their path."""
     out: list[tuple[list[str], str, int, int]] = []
     first = sections[0].start if sections else len(text)
     s, e = _trim(text, 0, first)
@@ -65,10 +75,13 @@ def blocks(text: str, sections: list[Section]) -> list[tuple[list[str], str, int
     for path, sec in walk(sections):
         names = [p.heading for p in path] + [sec.heading]
         in_tail = last_root is not None and (sec is last_root or (path and path[0] is last_root))
-        for seg in _paragraphs(text, _owned_segments(sec)):
-            s, e = _trim(text, *seg)
-            if e <= s or (sec.children and text[s:e] == sec.heading) or _is_signature(text[s:e]):
-                continue  # a heading alone is already in its children's paths
+        segs = [_trim(text, *seg) for seg in _paragraphs(text, _owned_segments(sec))]
+        segs = [(s, e) for s, e in segs if e > s]
+        for s, e in segs:
+            if _is_signature(text[s:e]) or (
+                _is_heading_line(text[s:e], sec) and (sec.children or len(segs) > 1)
+            ):
+                continue
             kind = sec.kind
             if in_tail and kind == "achievements":
                 # some reports fold problems and plans into the last section's closing paragraph
@@ -118,13 +131,33 @@ def _merge_small(items: list[tuple[list[str], str, int, int]], text: str) -> lis
     return out
 
 
+def _fold_fragments(items: list[tuple[list[str], str, int, int]]) -> list[tuple[list[str], str, int, int]]:
+    """Join every block shorter than FRAGMENT_CHARS to the block before it (the first one to the block after
+    it), keeping that block's path and kind; split_span then sizes the joined text."""
+    out: list[tuple[list[str], str, int, int]] = []
+    pending: int | None = None  # start of a leading fragment, waiting for a block to join
+    for path, kind, s, e in items:
+        if e - s < FRAGMENT_CHARS and out:
+            ppath, pkind, ps, _ = out[-1]
+            out[-1] = (ppath, pkind, ps, e)
+        elif e - s < FRAGMENT_CHARS and pending is None:
+            pending = s
+        else:
+            out.append((path, kind, pending if pending is not None else s, e))
+            pending = None
+    if pending is not None:  # nothing but fragments: keep them as one passage
+        path, kind, _, e = items[-1]
+        out.append((path, kind, pending, e))
+    return out
+
+
 def chunk_report(doc_id: str, text: str, sections: list[Section]) -> list[Chunk]:
     """Chunks of one report in document order, with stable content-derived ids."""
     chunks: list[Chunk] = []
     # The n-th passage with one digest gets `-n`: a count per digest, so repeated passages cost one
     # dictionary look-up each, not a scan of their earlier copies.
     seen: dict[str, int] = {}
-    for path, kind, s, e in _merge_small(blocks(text, sections), text):
+    for path, kind, s, e in _merge_small(_fold_fragments(blocks(text, sections)), text):
         for ps, pe in split_span(text, s, e):
             body = text[ps:pe]
             digest = hashlib.sha1(("\x1f".join(path) + "\x1e" + body).encode()).hexdigest()[:10]

@@ -64,8 +64,8 @@ def background_of(sample: np.ndarray | None, qvec: np.ndarray) -> tuple[float, f
     return float(sims.mean()), float(sims.std())
 
 
-def probability(signals: Signals, rows: Sequence[int], keyword: bool) -> float:
-    """The calibrated probability that a locality with these ranked rows answers the query."""
+def features(signals: Signals, rows: Sequence[int], keyword: bool) -> tuple[float, float, float, float, float]:
+    """The five signals of a locality with these ranked rows: (z, bm, bm_r, kw, z_r), as WEIGHTS reads them."""
     zs = [z for z in (signals.z(r) for r in rows) if z is not None]
     z = max(zs) if zs else (_NO_DENSE if not signals.dense else -3.0)
     bm = max((signals.bm25.get(r, 0.0) for r in rows), default=0.0)
@@ -75,7 +75,12 @@ def probability(signals: Signals, rows: Sequence[int], keyword: bool) -> float:
     else:  # dense-only search: BM25 was not asked, so it says nothing either way
         bm_log, bm_share = MEANS[1], MEANS[2]
     z_share = max(z, 0.0) / signals.top_z if zs else MEANS[4] if not signals.dense else 0.0
-    x = (z, bm_log, bm_share, 1.0 if keyword else 0.0, z_share)
+    return z, bm_log, bm_share, 1.0 if keyword else 0.0, z_share
+
+
+def probability(signals: Signals, rows: Sequence[int], keyword: bool) -> float:
+    """The calibrated probability that a locality with these ranked rows answers the query."""
+    x = features(signals, rows, keyword)
     logit = WEIGHTS[0] + sum(w * (v - m) / s for w, v, m, s in zip(WEIGHTS[1:], x, MEANS, SDS, strict=True))
     return 1.0 / (1.0 + math.exp(-logit))
 

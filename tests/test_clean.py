@@ -104,6 +104,33 @@ def test_chrome_removed_but_kept_as_metadata(seed_items) -> None:
     assert r4.text.count("汕头市龙湖区龙祥街道\n") == 0 and r4.published == "2024-01-29"
 
 
+def test_metadata_block_and_navigation_rows_removed_dates_kept() -> None:
+    """A made-up page of 桐溪镇 with its portal's navigation, a metadata table and a bulleted metadata list:
+    none of it stays in the text, the dates go to the header, and the report itself is untouched."""
+    page = "\n".join([
+        "关怀版",
+        "中国政府网 | 某某省人民政府网",
+        "首页 政务公开 政务服务 政民互动 走进桐溪 数据发布",
+        "| [ 主题分类 ] | 司法、法制 | [ 体裁分类 ] | 工作报告 |",
+        "| [ 成文日期 ] | 2025-01-20 | [ 发布日期 ] | 2025-01-21 |",
+        "• 索 引 号:11500-2025-00001",
+        "• 备注/文号:",
+        "【打印】 【字体:",
+        "桐溪镇2024年法治政府建设工作情况报告",
+        "2024年,桐溪镇坚持依法行政,现将有关情况报告如下。",
+        "来源广泛的群众意见纳入决策参考",
+        "| 事项 | 件数 |",
+        "| 行政复议 | 12 |",
+    ])
+    out = clean(page)
+    for gone in ("关怀版", "政府网", "政务公开", "主题分类", "成文日期", "索引号", "索 引 号", "文号", "打印"):
+        assert gone not in out.text, gone
+    assert out.header.title == "桐溪镇2024年法治政府建设工作情况报告"
+    assert "2025-01-20" in out.header.dates and "2025-01-21" in out.header.dates
+    # a body line that starts like a label, and a table of the report's own figures, stay
+    assert "来源广泛的群众意见纳入决策参考" in out.text and "| 行政复议 | 12 |" in out.text
+
+
 # --- each repair on unseen text -----------------------------------------------------------------------
 
 
