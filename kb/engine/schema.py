@@ -14,7 +14,6 @@ from kb.model import KINDS
 from kb.store.bm25 import BM25_PARAMS
 
 COLLECTION_PREFIX = "kb_"
-ALIAS = "kb_live"  # on a server with aliases, always the collection of the current version
 TEXT_MAX = 65535  # VARCHAR's limit, in bytes: chunks are at most 480 characters, so far below it
 # The chunk record's own fields, as stored (section_path as JSON); the report's fields come from kb.sqlite.
 CHUNK_FIELDS = ("row", "chunk_id", "doc_id", "ordinal", "section_path", "kind", "start", "end", "text")

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from kb.engine import connect, disconnect, is_lite, milvus_uri, recorded_uri
-from kb.engine.schema import ALIAS, COLLECTION_PREFIX, collection_name, dense_spec, index_params, make_schema
+from kb.engine.alias import switch_alias
+from kb.engine.schema import COLLECTION_PREFIX, collection_name, dense_spec, index_params, make_schema
 from kb.model import Chunk, Report
 from kb.store.layout import (
     FORMAT_VERSION,
@@ -113,22 +114,6 @@ def drop_unreferenced(client: Any, root: Path, prefix: str = COLLECTION_PREFIX) 
     return dropped
 
 
-def _switch_alias(client: Any, name: str) -> str | None:
-    """Point ALIAS at the new collection where the server has aliases (Milvus Lite has none)."""
-    from pymilvus.exceptions import MilvusException
-
-    try:
-        if ALIAS in client.list_aliases(name).get("aliases", []):
-            return ALIAS
-        try:
-            client.alter_alias(name, ALIAS)
-        except MilvusException:
-            client.create_alias(name, ALIAS)
-        return ALIAS
-    except Exception:  # noqa: BLE001 - UNIMPLEMENTED on Lite comes back as a raw gRPC error
-        return None
-
-
 def write_milvus_index(
     root: str | Path, reports: Sequence[Report], chunks: Sequence[Chunk], vectors: np.ndarray,
     tokens: Sequence[list[str]], model_id: str, build_info: dict[str, Any], *, progress: bool = False,
@@ -189,8 +174,7 @@ def _write_locked(client: Any, root: Path, uri: str, reports: Sequence[Report], 
     replace_current(root, version, lambda: None)
     _fsync_dir(root)
     stage("current")
-    if not is_lite(uri):  # Milvus Lite has no aliases
-        _switch_alias(client, name)
+    switch_alias(client, name)  # after CURRENT, before the old collection goes: never an alias to nothing
     _collect_garbage(root, _versions_to_keep(root, version, previous))
     drop_unreferenced(client, root)
     stage("dropped")
