@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from kb import glossary
-from kb.collect import CACHE_FILE, BuildStats, collect
+from kb.collect import CACHE_FILE, BuildStats, collect, ensure_terms
 from kb.corpus import skip_record
 from kb.embed import Embedder, get_embedder
 from kb.engine import engine_setting
@@ -222,6 +222,7 @@ def _build_locked(
     finally:
         if old is not None:
             old.close()
+    ensure_terms(index, embedder, stats, progress)  # the glossary by meaning: once per glossary and model
     stats.removed = sorted(set(old_files) - set(got.hashes))
     stats.documents, stats.chunks = len(got.items), sum(len(i.chunks) for i in got.items)
     same_sink = (previous or {}).get("engine", "local") == sink

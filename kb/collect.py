@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from kb import tokens
+from kb import glossary, tokens
 from kb.corpus import Processed, process_raw, taken_id_message
 from kb.embed import Embedder, EmbeddingCache, embed_with_cache
 from kb.ids import doc_id_for
 from kb.ingest import IngestError, read_report
 from kb.model import Chunk
 from kb.store import IndexReader
+from kb.termvec import ensure_term_vectors
 
 CACHE_FILE = "embcache.sqlite"
 
@@ -159,6 +160,13 @@ def _open_cache(path: Path, stats: BuildStats) -> EmbeddingCache:
                 os.replace(p, aside.with_name(aside.name + p.name[len(path.name):]))
         stats.notes.append(f"the embedding cache {path} was unreadable ({exc}); moved it to {aside.name}")
         return EmbeddingCache(path)
+
+
+def ensure_terms(index: Path, embedder: Embedder, stats: BuildStats, progress: bool) -> None:
+    """The glossary's phrasing vectors for this model in the index root (kb.termvec), through the cache."""
+    index.mkdir(parents=True, exist_ok=True)
+    with _open_cache(index / CACHE_FILE, stats) as cache:
+        ensure_term_vectors(index, glossary.load_glossary(), embedder, cache, progress=progress)
 
 
 def _embed_fresh(

@@ -32,6 +32,9 @@ class Signals:
 
     dense: dict[int, float] = field(default_factory=dict)
     bm25: dict[int, float] = field(default_factory=dict)
+    # BM25 of the glossary terms the query means (kb.termvec): ranks passages, never decides a listing
+    meaning: dict[int, float] = field(default_factory=dict)
+    meaning_terms: list[str] = field(default_factory=list)
     background: tuple[float, float] | None = None  # mean, sd of the query's similarity to the sample
 
     @cached_property  # read once the retrievers have answered

@@ -125,9 +125,12 @@ def group_by_locality(
 
 
 def highlight_terms(q_tokens: Sequence[str], expansions: Sequence[str]) -> list[str]:
-    """What a result highlights (spans_of), longest first: query words (single ASCII letters and digits left
-    out) and glossary terms."""
-    terms = {t for t in q_tokens if (len(t) >= 2 or not t.isascii()) and t.strip()}
+    """What a result highlights (spans_of), longest first: query words and glossary terms. Single characters
+    are left out when the query has longer words (in 政府开会之前是不是要先学一段法律条文, 要 and 学 would light up
+    every passage); a query of single characters keeps its Chinese ones."""
+    words = [t for t in q_tokens if t.strip()]
+    longer = any(len(t) >= 2 for t in words)
+    terms = {t for t in words if len(t) >= 2 or (not longer and not t.isascii())}
     terms |= {e for e in expansions if e and not (len(e) == 1 and e.isascii())}
     return sorted(terms, key=lambda t: (-len(t), t))
 

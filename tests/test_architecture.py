@@ -19,7 +19,7 @@ STAGES: dict[str, int] = {
     "kb.segment": 4,
     "kb.chunk": 5,
     "kb.tokens": 6, "kb.glossary": 6,
-    "kb.embed": 7, "kb.distembed": 7,
+    "kb.embed": 7, "kb.distembed": 7, "kb.termvec": 7,
     "kb.store": 8, "kb.engine": 8,
     "kb.query": 9, "kb.results": 9, "kb.relevance": 9, "kb.search": 9,
     "kb.build": 10, "kb.collect": 10, "kb.corpus": 10, "kb.add": 10, "kb.evaluate": 10,

@@ -62,3 +62,12 @@ def test_a_mention_needs_the_words_that_carry_the_query_not_a_common_one() -> No
     assert Mention(tokens.words("调解 contest"), ["调解员"]).found_in(text)
     # single characters never prove a mention, however many of them occur
     assert not Mention(["街", "道"], []).found_in(text)
+
+
+def test_highlights_leave_single_characters_out_beside_longer_words() -> None:
+    from kb.results import highlight_terms
+
+    words = ["政府", "开会", "要", "学", "法律条文"]
+    assert highlight_terms(words, ["会前学法"]) == ["会前学法", "法律条文", "开会", "政府"]
+    assert highlight_terms(["法", "a"], []) == ["法"]  # only single characters: the Chinese one stays
+    assert highlight_terms(["ai", "x", "调解"], []) == ["ai", "调解"]

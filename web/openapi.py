@@ -79,6 +79,8 @@ SEARCH = {
         "query": _STR,
         "normalized_query": _STR,
         "expansions": {"type": "array", "items": _STR, "description": "Glossary terms also searched."},
+        "expansions_by_meaning": {"type": "array", "items": _STR,
+                                  "description": "Those of the expansions the query means without naming them."},
         "filters": {"type": "object"},
         "took_ms": {"type": "number"},
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},

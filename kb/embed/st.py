@@ -106,3 +106,7 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._encode([text], self.query_prefix)[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """embed_query of many texts in one call (the glossary's phrasings, kb.termvec)."""
+        return self._encode(list(texts), self.query_prefix) if texts else np.empty((0, self.dim), np.float32)

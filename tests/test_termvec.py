@@ -1,0 +1,87 @@
+"""Glossary terms by meaning (kb.termvec) on a made-up glossary with the hashing embedder: the vectors are made
+once per glossary and model, and a query is matched to the terms whose phrasings it is nearest to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kb.embed import EmbeddingCache, HashEmbedder
+from kb.glossary import Entry, Glossary
+from kb.termvec import FOLDER, MIN_Z, TermMatcher, ensure_term_vectors
+
+pytest_plugins = ["web_fixtures"]  # fake_searcher
+
+# fillers give the contrast a background, as the real glossary's 5,000 phrasings do
+_FILLERS = [Entry(f"事项{a}{b}", (f"办理{b}{a}号",), (f"item {a}{b}",), ()) for a in "甲乙丙丁戊" for b in "子丑寅卯辰巳"]
+GLOSSARY = Glossary([
+    Entry("法律援助", ("打官司不要钱", "免费律师"), ("legal aid",), ()),
+    Entry("人民调解", ("调解邻里纠纷",), ("mediation",), ()),
+    *_FILLERS,
+])
+
+
+class CountingEmbedder(HashEmbedder):
+    """The hashing fake, counting the texts it embeds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded = 0
+
+    def embed_query(self, text: str) -> np.ndarray:
+        self.embedded += 1
+        return super().embed_query(text)
+
+
+def test_vectors_are_made_once_and_reused(tmp_path: Path) -> None:
+    emb = CountingEmbedder()
+    with EmbeddingCache(tmp_path / "cache.sqlite") as cache:
+        path = ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False)
+        first = emb.embedded
+        assert first == sum(1 + len(e.zh_variants) for e in GLOSSARY.entries)
+        assert ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False) == path
+        assert emb.embedded == first  # the file is there: nothing embedded again
+        path.unlink()
+        ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False)
+        assert emb.embedded == first  # the file is gone, the cache still has every phrasing
+    assert np.load(path).shape == (first, emb.dim)
+
+
+def test_another_glossary_replaces_the_file(tmp_path: Path) -> None:
+    emb = HashEmbedder()
+    old = ensure_term_vectors(tmp_path, GLOSSARY, emb, None, progress=False)
+    bigger = Glossary([*GLOSSARY.entries, Entry("行政复议", ("告政府",), ("administrative review",), ())])
+    new = ensure_term_vectors(tmp_path, bigger, emb, None, progress=False)
+    assert new != old and not old.exists() and list((tmp_path / FOLDER).glob("*.npy")) == [new]
+    assert TermMatcher.load(tmp_path, GLOSSARY, emb.model_id) is None  # an index built with another glossary
+    assert TermMatcher.load(tmp_path, bigger, "another-model") is None
+    assert TermMatcher.load(tmp_path, bigger, emb.model_id) is not None
+
+
+@pytest.mark.parametrize(("query", "meant"), [("打官司不要钱", ["法律援助"]), ("调解邻里纠纷", ["人民调解"])])
+def test_a_query_is_matched_to_the_term_it_means(tmp_path: Path, query: str, meant: list[str]) -> None:
+    emb = HashEmbedder()
+    ensure_term_vectors(tmp_path, GLOSSARY, emb, None, progress=False)
+    matcher = TermMatcher.load(tmp_path, GLOSSARY, emb.model_id)
+    assert matcher is not None
+    assert matcher.match(emb.embed_query(query), query) == meant
+
+
+def test_no_term_without_a_strong_contrast_and_none_the_query_holds(tmp_path: Path) -> None:
+    emb = HashEmbedder()
+    ensure_term_vectors(tmp_path, GLOSSARY, emb, None, progress=False)
+    matcher = TermMatcher.load(tmp_path, GLOSSARY, emb.model_id)
+    assert matcher is not None
+    assert matcher.match(emb.embed_query("周末去哪里钓鱼"), "周末去哪里钓鱼") == []  # near nothing: below MIN_Z
+    assert matcher.match(emb.embed_query("法律援助"), "法律援助") == []  # the query already says it
+    assert matcher.match(np.zeros(7, np.float32), "x") == []  # a vector of another model's width
+    assert MIN_Z > 3
+
+
+def test_search_reports_the_terms_it_searched_by_meaning(fake_searcher) -> None:
+    # the seeds' index, hashing fake: a plain-language phrasing of the packaged glossary, written as the glossary has it
+    out = fake_searcher.search("打官司不要钱", k=5)
+    assert "法律援助" in out["expansions_by_meaning"] and "法律援助" in out["expansions"]
+    assert fake_searcher.search("打官司不要钱", k=5, mode="bm25")["expansions_by_meaning"] == []
