@@ -123,6 +123,28 @@ def test_switch_failed_build_and_token_never_recorded(tmp_path: Path, monkeypatc
         assert reader.n_chunks > 0 and reader.documents()[-1]["source"] == "zz_extra.txt"
 
 
+def test_ivf_index_on_lite_answers_as_the_exact_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KB_MILVUS_INDEX=IVF_FLAT runs a server's IVF sizing code on Milvus Lite; with every list probed at this
+    size (nprobe = nlist) it must answer as FLAT does."""
+    pytest.importorskip("pymilvus")
+    from kb.build import build
+    from kb.embed import HashEmbedder
+    from kb.store import open_index
+
+    emb, answers = HashEmbedder(), {}
+    for kind in ("FLAT", "IVF_FLAT"):
+        monkeypatch.setenv("KB_MILVUS_INDEX", kind)
+        index = tmp_path / kind
+        version = build(SEEDS, index, emb, progress=False, engine="milvus").version
+        manifest = json.loads((index / version / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["dense"]["index_type"] == kind
+        with open_index(index, expected_model_id=emb.model_id) as reader:
+            answers[kind] = [Searcher(reader, emb).search(q, k=10, mode="dense")["results"]
+                             for q in ("行政复议", "法律援助", "综合行政执法")]
+    for flat, ivf in zip(answers["FLAT"], answers["IVF_FLAT"], strict=True):
+        _same_within_ties(flat, ivf)
+
+
 def test_kill_loop_on_milvus() -> None:
     pytest.importorskip("pymilvus")
     proc = subprocess.run(

@@ -55,3 +55,22 @@ def test_manifest_never_records_credentials_in_the_address(tmp_path: Path, uri: 
 
 def test_lite_file_inside_the_index_is_recorded_relative(tmp_path: Path) -> None:
     assert recorded_uri(tmp_path, str(tmp_path / "milvus.db")) == "milvus.db"
+
+
+def test_index_type_by_target_and_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pymilvus")
+    from kb.engine.schema import dense_spec
+    from kb.errors import UsageError
+
+    monkeypatch.delenv("KB_MILVUS_INDEX", raising=False)
+    assert dense_spec(10**6, lite=False) == {"index_type": "IVF_SQ8", "params": {"nlist": 4000},
+                                             "search": {"nprobe": 96}}
+    assert dense_spec(10**4, lite=False)["search"] == {"nprobe": 160}  # nlist 400: a fifth of the lists probed
+    assert dense_spec(10**6, lite=True)["index_type"] == "FLAT"
+    monkeypatch.setenv("KB_MILVUS_INDEX", "hnsw")
+    assert dense_spec(10**6, lite=False)["index_type"] == "HNSW"
+    with pytest.raises(UsageError, match="HNSW.*Milvus Lite.*valid: FLAT, IVF_FLAT"):
+        dense_spec(100, lite=True)
+    monkeypatch.setenv("KB_MILVUS_INDEX", "annoy")
+    with pytest.raises(UsageError, match="valid: IVF_SQ8, HNSW, IVF_FLAT, FLAT"):
+        dense_spec(100, lite=False)

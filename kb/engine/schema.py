@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kb.errors import UsageError
 from kb.model import KINDS
 from kb.store.bm25 import BM25_PARAMS
 
@@ -65,18 +66,26 @@ def make_schema(client: Any, dim: int) -> Any:
     return s
 
 
+SERVER_INDEXES = ("IVF_SQ8", "HNSW", "IVF_FLAT", "FLAT")
+LITE_INDEXES = ("FLAT", "IVF_FLAT")  # all Milvus Lite builds
+
+
 def dense_spec(n: int, lite: bool) -> dict[str, Any]:
-    """The vector index: exact (FLAT) on Milvus Lite, which has only FLAT and IVF_FLAT; on a server
-    $KB_MILVUS_INDEX (IVF_SQ8 by default, HNSW or FLAT), sized by the row count."""
-    kind = "FLAT" if lite else (os.environ.get("KB_MILVUS_INDEX") or "IVF_SQ8").upper()
+    """The vector index, $KB_MILVUS_INDEX or by target: IVF_SQ8 on a server, exact (FLAT) on Milvus Lite, which
+    builds only FLAT and IVF_FLAT (IVF_FLAT there runs the same sizing code a server's IVF_SQ8 does); IVF lists
+    sized by the row count."""
+    asked = (os.environ.get("KB_MILVUS_INDEX") or "").strip().upper()
+    kind = asked or ("FLAT" if lite else "IVF_SQ8")
+    valid = LITE_INDEXES if lite else SERVER_INDEXES
+    if kind not in valid:
+        where = "Milvus Lite (a .db file)" if lite else "a Milvus server"
+        raise UsageError(f"KB_MILVUS_INDEX={asked!r} is not an index {where} builds; valid: {', '.join(valid)}")
     if kind == "FLAT":
         return {"index_type": "FLAT", "params": {}, "search": {}}
     if kind == "HNSW":
         return {"index_type": "HNSW", "params": {"M": 16, "efConstruction": 200}, "search": {"ef": 128}}
-    if kind in ("IVF_SQ8", "IVF_FLAT"):
-        nlist = max(1, min(65536, int(4 * math.sqrt(max(n, 1)))))
-        return {"index_type": kind, "params": {"nlist": nlist}, "search": {"nprobe": min(nlist, 160 if n <= 300_000 else 96)}}
-    raise ValueError(f"KB_MILVUS_INDEX={kind!r}; valid: FLAT, HNSW, IVF_SQ8, IVF_FLAT")
+    nlist = max(1, min(65536, int(4 * math.sqrt(max(n, 1)))))
+    return {"index_type": kind, "params": {"nlist": nlist}, "search": {"nprobe": min(nlist, 160 if n <= 300_000 else 96)}}
 
 
 def index_params(client: Any, spec: dict[str, Any]) -> Any:
