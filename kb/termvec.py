@@ -59,13 +59,15 @@ class _AsQueries:
 
 
 def ensure_term_vectors(root: Path, glossary: Glossary, embedder: Embedder, cache: EmbeddingCache | None,
-                        progress: bool = True) -> Path:
-    """The file of the glossary's phrasing vectors for this model, embedded (through the cache) when missing;
-    files of other glossaries or models are removed."""
+                        progress: bool = True) -> tuple[Path, int]:
+    """The file of the glossary's phrasing vectors for this model, embedded (through the cache) when missing,
+    and how many phrasings had to be embedded; files of other glossaries or models are removed."""
     path = _path(root, glossary, embedder.model_id)
+    embedded = 0
     if not path.exists():
         texts, _ = phrasings(glossary)
-        vectors, _ = embed_with_cache(_AsQueries(embedder), texts, cache, progress=progress, desc="glossary terms")
+        vectors, embedded = embed_with_cache(_AsQueries(embedder), texts, cache, progress=progress,
+                                             desc="glossary terms")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp-{os.getpid()}.npy")
         np.save(tmp, vectors.astype(np.float16))  # half the size; the similarities only need 3 digits
@@ -73,7 +75,7 @@ def ensure_term_vectors(root: Path, glossary: Glossary, embedder: Embedder, cach
     for other in path.parent.glob("*.npy"):
         if other != path:
             other.unlink(missing_ok=True)
-    return path
+    return path, embedded
 
 
 class TermMatcher:

@@ -38,22 +38,22 @@ class CountingEmbedder(HashEmbedder):
 def test_vectors_are_made_once_and_reused(tmp_path: Path) -> None:
     emb = CountingEmbedder()
     with EmbeddingCache(tmp_path / "cache.sqlite") as cache:
-        path = ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False)
+        path, n = ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False)
         first = emb.embedded
-        assert first == sum(1 + len(e.zh_variants) for e in GLOSSARY.entries)
-        assert ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False) == path
+        assert first == n == sum(1 + len(e.zh_variants) for e in GLOSSARY.entries)
+        assert ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False) == (path, 0)
         assert emb.embedded == first  # the file is there: nothing embedded again
         path.unlink()
-        ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False)
+        assert ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False) == (path, 0)
         assert emb.embedded == first  # the file is gone, the cache still has every phrasing
     assert np.load(path).shape == (first, emb.dim)
 
 
 def test_another_glossary_replaces_the_file(tmp_path: Path) -> None:
     emb = HashEmbedder()
-    old = ensure_term_vectors(tmp_path, GLOSSARY, emb, None, progress=False)
+    old, _ = ensure_term_vectors(tmp_path, GLOSSARY, emb, None, progress=False)
     bigger = Glossary([*GLOSSARY.entries, Entry("行政复议", ("告政府",), ("administrative review",), ())])
-    new = ensure_term_vectors(tmp_path, bigger, emb, None, progress=False)
+    new, _ = ensure_term_vectors(tmp_path, bigger, emb, None, progress=False)
     assert new != old and not old.exists() and list((tmp_path / FOLDER).glob("*.npy")) == [new]
     assert TermMatcher.load(tmp_path, GLOSSARY, emb.model_id) is None  # an index built with another glossary
     assert TermMatcher.load(tmp_path, bigger, "another-model") is None
