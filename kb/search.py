@@ -197,6 +197,7 @@ class Searcher:
         signals = relevance.Signals()
         if self.reader.scope_empty(rows):
             return [], {}, signals
+        signals.possible_bm25 = self._possible_bm25(bm25_tokens)
         if mode == "bm25":
             hits = self._bm25_hits(bm25_tokens, rows)
             signals.bm25 = dict(zip(hits[0].tolist(), hits[1].tolist(), strict=True))
@@ -230,6 +231,15 @@ class Searcher:
         """BM25 of the query and its literal expansions, and BM25 of the terms it means (empty without any)."""
         meaning = self.reader.bm25_search(meant, DEPTH, rows) if meant else _NONE
         return self._bm25_hits(bm25_tokens, rows), (*meaning, self._records(meaning[0]))
+
+    def _possible_bm25(self, bm25_tokens: tuple[list[str], list[str]]) -> float:
+        """The idf of the query's own Chinese tokens, and of its expansions' at EXPANSION_WEIGHT (English words
+        count only through the glossary terms they bring, as in Mention)."""
+        own, extra = bm25_tokens
+        mine = [t for t in dict.fromkeys(own) if not t.isascii()]
+        theirs = [t for t in dict.fromkeys(extra) if t not in set(own)]
+        weights = self.reader.token_idf(mine + theirs)
+        return sum(weights[: len(mine)]) + EXPANSION_WEIGHT * sum(weights[len(mine) :])
 
     def _bm25_hits(self, bm25_tokens: tuple[list[str], list[str]], rows: Any) -> Hits:
         """BM25 over the query's own tokens and, at EXPANSION_WEIGHT, the glossary terms' (BM25 adds up over

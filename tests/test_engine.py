@@ -64,6 +64,14 @@ def test_filters_become_expressions_with_the_local_meaning(searcher: Searcher, m
         assert scope.expr.startswith("doc_id in [")
 
 
+def test_token_idf_is_the_same_on_both(searcher: Searcher, milvus_searcher: Searcher) -> None:
+    from kb import tokens
+
+    toks = [*tokens.tokenize("行政复议和法律援助工作"), "一个索引里没有的词"]
+    local, milvus = searcher.reader.token_idf(toks), milvus_searcher.reader.token_idf(toks)
+    assert np.allclose(local, milvus) and local[-1] == max(local)
+
+
 def test_documents_and_chunks_read_the_same(searcher: Searcher, milvus_searcher: Searcher) -> None:
     local, milvus = searcher.reader, milvus_searcher.reader
     assert milvus.documents() == local.documents()

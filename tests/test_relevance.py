@@ -8,8 +8,9 @@ from kb import relevance
 from kb.relevance import Signals, match_kind, probability
 
 
-def _signals(dense: dict[int, float], bm25: dict[int, float]) -> Signals:
-    return Signals(dense=dense, bm25=bm25, background=(0.80, 0.02))
+def _signals(dense: dict[int, float], bm25: dict[int, float], possible: float = 10.0) -> Signals:
+    """A query whose tokens could give a passage `possible` (Signals.possible_bm25)."""
+    return Signals(dense=dense, bm25=bm25, background=(0.80, 0.02), possible_bm25=possible)
 
 
 def test_a_strong_keyword_match_is_listed_as_keyword() -> None:
@@ -38,6 +39,14 @@ def test_background_is_the_contrast_with_a_fixed_sample() -> None:
     mu, sd = relevance.background_of(sample, np.array([1, 0, 0, 0], dtype=np.float32))
     assert abs(mu - 0.25) < 1e-6 and sd > 0
     assert relevance.background_of(None, np.zeros(4)) is None
+
+
+def test_bm25_counts_as_a_share_of_what_the_query_could_score_not_of_its_best() -> None:
+    # an off-topic query: its best BM25 passage scores 2 of a possible 20 (one common word of several rare ones)
+    weak = _signals({1: 0.82, 2: 0.95}, {1: 2.0}, possible=20.0)
+    strong = _signals({1: 0.82, 2: 0.95}, {1: 2.0}, possible=2.5)
+    assert probability(weak, [1], False) < probability(strong, [1], False)
+    assert match_kind(weak, [1], keyword=False) is None
 
 
 def test_the_dense_contrast_counts_as_a_share_of_the_querys_best() -> None:

@@ -488,6 +488,13 @@ def test_top_candidates_large_array_uses_the_sample():
     assert set(np.argsort(-scores)[:60].tolist()) <= set(cand.tolist())
 
 
+def test_token_idf_follows_the_passage_counts(reader):
+    from kb.store.bm25 import idf
+
+    common, rare = reader.token_idf(["法治", "一个索引里没有的词"])
+    assert rare == idf(0, reader.n_chunks) > common > 0
+
+
 def test_bm25_finds_the_passage(reader, corpus):
     chunks = corpus[1]
     rows, scores = reader.bm25_search(tokenize("行政复议应诉"), 5)

@@ -3,6 +3,8 @@ calls the Searcher makes of IndexReader; the reports for the document pages stay
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from kb.engine import connect, disconnect, milvus_uri
-from kb.engine.schema import _SAFE_ID, CHUNK_FIELDS, Scope, bm25_scale, filter_expr
+from kb.engine.schema import _SAFE_ID, CHUNK_FIELDS, DOC_FREQS, Scope, bm25_scale, filter_expr
 from kb.errors import IndexLoadError
+from kb.store.bm25 import idf
 from kb.store.layout import (
     _VERSION_RE,
     CURRENT,
@@ -23,6 +26,7 @@ from kb.store.layout import (
 )
 from kb.store.records import Records, _filter_sql
 
+log = logging.getLogger("kb.engine")
 QUERY_MAX = 16384  # Milvus's limit on a query's or a search's result count
 
 
@@ -41,6 +45,7 @@ class MilvusReader(VersionReader):
         self.n_chunks = int(manifest["counts"]["chunks"])
         info = manifest.get("milvus") or {}
         self.collection: str = info.get("collection", "")
+        self._df: dict[str, int] | None = None  # read on first use
         self._records = Records(self.path, 0, manifest["counts"]["documents"], pool_size)
         try:
             self._uri = milvus_uri(self.root, info.get("uri"))
@@ -107,6 +112,17 @@ class MilvusReader(VersionReader):
         rows, scores = self._search(" ".join(toks), "sparse", "BM25", k, scope, {})
         keep = scores > 0
         return rows[keep], scores[keep] / np.float32(bm25_scale())
+
+    def token_idf(self, tokens: Sequence[str]) -> list[float]:
+        """BM25's idf of each token, from the build's passage counts (Milvus does not return them)."""
+        if self._df is None:
+            try:
+                self._df = json.loads((self.path / DOC_FREQS).read_text(encoding="utf-8"))["df"]
+            except (OSError, ValueError, KeyError):  # a version built before the counts were written
+                log.warning("kb: %s has no readable %s; rebuild the index (`kb build --full`) for the listing"
+                            " rule's BM25 signal", self.path, DOC_FREQS)
+                self._df = {}
+        return [idf(int(self._df.get("".join(t.split()), 0)), self.n_chunks) for t in tokens]
 
     # -- scopes (filters passed down, never materialized as rows)
 

@@ -15,6 +15,7 @@ from kb.model import KINDS
 from kb.store.bm25 import BM25_PARAMS
 
 COLLECTION_PREFIX = "kb_"
+DOC_FREQS = "token_df.json"  # in the version folder: BM25 document frequencies, which Milvus does not return
 TEXT_MAX = 65535  # VARCHAR's limit, in bytes: chunks are at most 480 characters, so far below it
 # The chunk record's own fields, as stored (section_path as JSON); the report's fields come from kb.sqlite.
 CHUNK_FIELDS = ("row", "chunk_id", "doc_id", "ordinal", "section_path", "kind", "start", "end", "text")

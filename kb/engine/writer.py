@@ -7,6 +7,7 @@ import json
 import secrets
 import shutil
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +17,14 @@ import numpy as np
 
 from kb.engine import connect, disconnect, is_lite, milvus_uri, recorded_uri
 from kb.engine.alias import switch_alias
-from kb.engine.schema import COLLECTION_PREFIX, collection_name, dense_spec, index_params, make_schema
+from kb.engine.schema import (
+    COLLECTION_PREFIX,
+    DOC_FREQS,
+    collection_name,
+    dense_spec,
+    index_params,
+    make_schema,
+)
 from kb.model import Chunk, Report
 from kb.store.layout import (
     FORMAT_VERSION,
@@ -92,6 +100,15 @@ def _write_documents(path: Path, reports: Sequence[Report], chunks: Sequence[Chu
     return n_repairs
 
 
+def _write_doc_freqs(path: Path, tokens: Sequence[list[str]]) -> None:
+    """How many passages hold each token, as the collection's BM25 sees them (kb.relevance reads the query's
+    share of its possible score from it; Milvus gives no document frequencies back)."""
+    df: Counter[str] = Counter()
+    for toks in tokens:
+        df.update({"".join(t.split()) for t in toks if t.strip()})
+    path.write_text(json.dumps({"passages": len(tokens), "df": dict(df)}, ensure_ascii=False), encoding="utf-8")
+
+
 def referenced_collections(root: Path) -> set[str]:
     """The collections that the version folders under root name."""
     names = set()
@@ -153,13 +170,14 @@ def _write_locked(client: Any, root: Path, uri: str, reports: Sequence[Report], 
         _fill_collection(client, name, reports, chunks, x, tokens, spec, progress)
         stage("collection")
         n_repairs = _write_documents(tmp / SQLITE, reports, chunks)
+        _write_doc_freqs(tmp / DOC_FREQS, tokens)
         stage("sqlite")
         manifest = {
             "format_version": FORMAT_VERSION, "version": version, "engine": ENGINE, "model_id": model_id,
             "dim": int(x.shape[1]),
             "counts": {"documents": len(reports), "chunks": len(chunks), "vectors": int(x.shape[0]),
                        "repairs": n_repairs},
-            "checksums": {SQLITE: {"sha256": _sha256(tmp / SQLITE), "bytes": (tmp / SQLITE).stat().st_size}},
+            "checksums": {f: {"sha256": _sha256(tmp / f), "bytes": (tmp / f).stat().st_size} for f in (SQLITE, DOC_FREQS)},
             "built_at": stamp.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "dense": {"engine": ENGINE, **spec},
             "milvus": {"collection": name, "uri": recorded_uri(root, uri), "alias": None},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import warnings
@@ -24,6 +25,11 @@ from kb.store.rank import _allowed, _empty, _top
 
 BM25_PARAMS = {"method": "lucene", "k1": 1.5, "b": 0.75}
 log = logging.getLogger("kb.store")
+
+
+def idf(df: int, n: int) -> float:
+    """Lucene's BM25 idf, as bm25s scores with it: what a token of `df` passages in `n` says (df 0: the most)."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 def _write_bm25(folder: Path, tokens: Sequence[list[str]], progress: bool) -> dict[str, Any]:
@@ -138,14 +144,8 @@ class Bm25Index:
         self, query_tokens: Sequence[str], k: int, rows: np.ndarray | Sequence[int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k rows by BM25 (best first, score > 0 only); tokens unknown to the index are ignored."""
-        retriever, postings = self._retriever, self._postings  # once: another thread may turn them off
-        if k <= 0 or retriever is None or postings is None:
-            return _empty()
-        # a few microseconds a query; it leaves only the window of one query's reads, not every later query
-        shrunk = self._shrunk() if self._mapped else None
-        if shrunk:  # BM25 is off for this version; dense search still answers, /api/health says 503
-            log.error("kb: %s; BM25 is off until the index is rebuilt", shrunk)
-            self._retriever = self._postings = None
+        retriever, postings = self._live() if k > 0 else (None, None)
+        if retriever is None or postings is None:
             return _empty()
         vocab = retriever.vocab_dict
         ids = sorted({vocab[t] for t in query_tokens if t and t in vocab})
@@ -162,6 +162,27 @@ class Bm25Index:
             allowed = _allowed(rows, self.n)
             cand = allowed[scores[allowed] > 0]
         return _top(cand.astype(np.int64), scores[cand], k)
+
+    def _live(self) -> tuple[Any, Any]:
+        """The retriever and postings, or (None, None) once a mapped file has shrunk under them: read once, as
+        another thread may turn them off. A few microseconds a call; it leaves only the window of one call's
+        reads (no SIGBUS on every later query). BM25 is then off for this version; dense search still answers
+        and /api/health says 503."""
+        retriever, postings = self._retriever, self._postings
+        shrunk = self._shrunk() if self._mapped and retriever is not None else None
+        if shrunk:
+            log.error("kb: %s; BM25 is off until the index is rebuilt", shrunk)
+            self._retriever = self._postings = None
+            return None, None
+        return retriever, postings
+
+    def doc_freqs(self, tokens: Sequence[str]) -> list[int]:
+        """How many passages hold each token (0 for a token the index does not know)."""
+        retriever, postings = self._live()
+        if retriever is None or postings is None:
+            return [0 for _ in tokens]
+        vocab, indptr = retriever.vocab_dict, postings[2]
+        return [int(indptr[vocab[t] + 1] - indptr[vocab[t]]) if t in vocab else 0 for t in tokens]
 
     def _score_buffer(self) -> np.ndarray:
         """A zeroed float32 array of n_chunks, one per thread, reused: a fresh np.zeros of 4 MB at 10^6 chunks

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from kb.errors import IndexLoadError, IndexMissingError
-from kb.store.bm25 import Bm25Index
+from kb.store.bm25 import Bm25Index, idf
 from kb.store.dense import DenseIndex
 from kb.store.layout import (
     _VERSION_RE,
@@ -125,6 +125,10 @@ class IndexReader(VersionReader):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k chunk rows by BM25 (best first, score > 0 only); tokens unknown to the index are ignored."""
         return self._bm25.search(query_tokens, k, rows)
+
+    def token_idf(self, tokens: Sequence[str]) -> list[float]:
+        """BM25's idf of each token in this index (a token it does not know: the highest)."""
+        return [idf(df, self.n_chunks) for df in self._bm25.doc_freqs(tokens)]
 
     def vector(self, row: int) -> np.ndarray:
         """The stored vector of a chunk row (a copy)."""
