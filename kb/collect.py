@@ -165,8 +165,8 @@ def _open_cache(path: Path, stats: BuildStats) -> EmbeddingCache:
 def ensure_terms(index: Path, embedder: Embedder, stats: BuildStats, progress: bool) -> None:
     """The glossary's phrasing vectors for this model in the index root (kb.termvec), through the cache."""
     index.mkdir(parents=True, exist_ok=True)
-    with _open_cache(index / CACHE_FILE, stats) as cache:
-        _, embedded = ensure_term_vectors(index, glossary.load_glossary(), embedder, cache, progress=progress)
+    _, embedded = ensure_term_vectors(index, glossary.load_glossary(), embedder,
+                                      lambda: _open_cache(index / CACHE_FILE, stats), progress=progress)
     if embedded:
         stats.notes.append(f"embedded {embedded} glossary phrasings once, for matching queries to terms by meaning")
 

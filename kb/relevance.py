@@ -74,7 +74,7 @@ def background_of(sample: np.ndarray | None, qvec: np.ndarray) -> tuple[float, f
 
 
 def features(signals: Signals, rows: Sequence[int], keyword: bool) -> tuple[float, float, float, float, float]:
-    """The five signals of a locality with these ranked rows: (z, bm, bm_r, kw, z_r), as WEIGHTS reads them."""
+    """The five signals of a locality with these ranked rows: (z, bm, bm_p, kw, z_r), as WEIGHTS reads them."""
     zs = [z for z in (signals.z(r) for r in rows) if z is not None]
     z = max(zs) if zs else (_NO_DENSE if not signals.dense else -3.0)
     bm = max((signals.bm25.get(r, 0.0) for r in rows), default=0.0)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,16 +59,18 @@ class _AsQueries:
         return self._embedder.embed_query(text)
 
 
-def ensure_term_vectors(root: Path, glossary: Glossary, embedder: Embedder, cache: EmbeddingCache | None,
-                        progress: bool = True) -> tuple[Path, int]:
-    """The file of the glossary's phrasing vectors for this model, embedded (through the cache) when missing,
-    and how many phrasings had to be embedded; files of other glossaries or models are removed."""
+def ensure_term_vectors(root: Path, glossary: Glossary, embedder: Embedder,
+                        open_cache: Callable[[], EmbeddingCache] | None, progress: bool = True) -> tuple[Path, int]:
+    """The file of the glossary's phrasing vectors for this model, embedded (through the cache `open_cache`
+    opens, only then: every build calls this) when missing, and how many phrasings had to be embedded; files of
+    other glossaries or models are removed."""
     path = _path(root, glossary, embedder.model_id)
     embedded = 0
     if not path.exists():
         texts, _ = phrasings(glossary)
-        vectors, embedded = embed_with_cache(_AsQueries(embedder), texts, cache, progress=progress,
-                                             desc="glossary terms")
+        with open_cache() if open_cache is not None else contextlib.nullcontext() as cache:
+            vectors, embedded = embed_with_cache(_AsQueries(embedder), texts, cache, progress=progress,
+                                                 desc="glossary terms")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp-{os.getpid()}.npy")
         np.save(tmp, vectors.astype(np.float16))  # half the size; the similarities only need 3 digits

@@ -37,15 +37,20 @@ class CountingEmbedder(HashEmbedder):
 
 def test_vectors_are_made_once_and_reused(tmp_path: Path) -> None:
     emb = CountingEmbedder()
-    with EmbeddingCache(tmp_path / "cache.sqlite") as cache:
-        path, n = ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False)
-        first = emb.embedded
-        assert first == n == sum(1 + len(e.zh_variants) for e in GLOSSARY.entries)
-        assert ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False) == (path, 0)
-        assert emb.embedded == first  # the file is there: nothing embedded again
-        path.unlink()
-        assert ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False) == (path, 0)
-        assert emb.embedded == first  # the file is gone, the cache still has every phrasing
+    opened: list[EmbeddingCache] = []
+
+    def cache() -> EmbeddingCache:
+        opened.append(EmbeddingCache(tmp_path / "cache.sqlite"))
+        return opened[-1]
+
+    path, n = ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False)
+    first = emb.embedded
+    assert first == n == sum(1 + len(e.zh_variants) for e in GLOSSARY.entries)
+    assert ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False) == (path, 0)
+    assert emb.embedded == first and len(opened) == 1  # the file is there: nothing embedded, no cache opened
+    path.unlink()
+    assert ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False) == (path, 0)
+    assert emb.embedded == first  # the file is gone, the cache still has every phrasing
     assert np.load(path).shape == (first, emb.dim)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from kb.engine import connect, disconnect, milvus_uri
-from kb.engine.schema import _SAFE_ID, CHUNK_FIELDS, DOC_FREQS, Scope, bm25_scale, filter_expr
+from kb.engine.schema import _SAFE_ID, CHUNK_FIELDS, DOC_FREQS, Scope, bm25_scale, engine_token, filter_expr
 from kb.errors import IndexLoadError
 from kb.store.bm25 import idf
 from kb.store.layout import (
@@ -106,7 +106,7 @@ class MilvusReader(VersionReader):
 
     def bm25_search(self, query_tokens: Sequence[str], k: int, scope: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k chunk rows by BM25 on kb's scale (best first, score > 0 only); each distinct token once."""
-        toks = list(dict.fromkeys("".join(t.split()) for t in query_tokens if t and t.strip()))
+        toks = list(dict.fromkeys(engine_token(t) for t in query_tokens if t and t.strip()))
         if not toks:
             return _empty()
         rows, scores = self._search(" ".join(toks), "sparse", "BM25", k, scope, {})
@@ -122,7 +122,7 @@ class MilvusReader(VersionReader):
                 log.warning("kb: %s has no readable %s; rebuild the index (`kb build --full`) for the listing"
                             " rule's BM25 signal", self.path, DOC_FREQS)
                 self._df = {}
-        return [idf(int(self._df.get("".join(t.split()), 0)), self.n_chunks) for t in tokens]
+        return [idf(int(self._df.get(engine_token(t), 0)), self.n_chunks) for t in tokens]
 
     # -- scopes (filters passed down, never materialized as rows)
 

@@ -27,6 +27,11 @@ _SAFE_LITERAL = re.compile(r'^[^"\\%_\x00-\x1f]+$')
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
+def engine_token(token: str) -> str:
+    """A kb token as the collection holds it: the whitespace analyzer splits on spaces, so none is left inside."""
+    return "".join(token.split())
+
+
 def collection_name(version: str, prefix: str = COLLECTION_PREFIX) -> str:
     """The collection of version folder `version` (v-20250101T…-ab12cd → kb_v_20250101T…_ab12cd)."""
     return prefix + re.sub(r"[^0-9A-Za-z_]", "_", version)

@@ -22,6 +22,7 @@ from kb.engine.schema import (
     DOC_FREQS,
     collection_name,
     dense_spec,
+    engine_token,
     index_params,
     make_schema,
 )
@@ -61,7 +62,7 @@ def _rows(
             "start": c.start, "end": c.end, "text": c.text,
             "locality": d.locality or "", "region": d.region or "", "province": d.province or "",
             "chain": CHAIN_SEP.join(d.chain), "level": d.level or "", "year": int(d.year or 0),
-            "tokens": " ".join("".join(t.split()) for t in tokens[i] if t.strip()),
+            "tokens": " ".join(engine_token(t) for t in tokens[i] if t.strip()),
             "vector": x[i].tolist(),
         })
     return out
@@ -105,7 +106,7 @@ def _write_doc_freqs(path: Path, tokens: Sequence[list[str]]) -> None:
     share of its possible score from it; Milvus gives no document frequencies back)."""
     df: Counter[str] = Counter()
     for toks in tokens:
-        df.update({"".join(t.split()) for t in toks if t.strip()})
+        df.update({engine_token(t) for t in toks if t.strip()})
     path.write_text(json.dumps({"passages": len(tokens), "df": dict(df)}, ensure_ascii=False), encoding="utf-8")
 
 
