@@ -238,7 +238,8 @@ class Searcher:
         count only through the glossary terms they bring, as in Mention)."""
         own, extra = bm25_tokens
         mine = [t for t in dict.fromkeys(own) if not t.isascii()]
-        theirs = [t for t in dict.fromkeys(extra) if t not in set(own)]
+        known = set(own)
+        theirs = [t for t in dict.fromkeys(extra) if t not in known]
         weights = self.reader.token_idf(mine + theirs)
         return sum(weights[: len(mine)]) + EXPANSION_WEIGHT * sum(weights[len(mine) :])
 
