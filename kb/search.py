@@ -139,7 +139,9 @@ class Searcher:
         ranked, by_row, signals = self._rank(norm, (q_tokens, x_tokens), rows, mode)
         # highlight whole query words, not the sub-words search mode adds for recall (行政 of 行政复议)
         q_words = tokens.words(norm)
-        expansions = expansions + [t for t in signals.meaning_terms if t not in expansions]
+        # a term both spelled and meant is searched twice (it counts twice) but shown as what the query spelled
+        by_meaning = [t for t in signals.meaning_terms if t not in expansions]
+        expansions = expansions + by_meaning
         terms = highlight_terms(q_words, expansions)
         # result objects are built only for what is returned
         records = [by_row[r] for r, _ in ranked]
@@ -165,7 +167,7 @@ class Searcher:
             "query": query,
             "normalized_query": norm,
             "expansions": expansions,
-            "expansions_by_meaning": signals.meaning_terms,
+            "expansions_by_meaning": by_meaning,
             "filters": {k_: v for k_, v in filters.__dict__.items() if v is not None},
             "took_ms": round((time.perf_counter() - t0) * 1000, 1),
             "results": results,

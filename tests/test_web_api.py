@@ -340,13 +340,19 @@ def test_search_page_locality_filter_shows_more(fake_client):
     assert page.count('<li class="passage"') > 3  # more than the three of the grouped view
 
 
-def test_search_page_marks_the_terms_searched_by_meaning(fake_client):
-    # the glossary has 打官司不要钱 as a plain-language phrasing of 法律援助: a term meant, not typed
-    page = fake_client.get("/", query_string={"q": "打官司不要钱"}).get_data(as_text=True)
+def test_search_page_marks_the_terms_searched_by_meaning(fake_client, fake_searcher):
+    # 打官司不要钱 spells a phrasing of 法律援助 (a literal expansion) and, by meaning, is near other terms' phrasings
+    q = "打官司不要钱"
+    spelled = set(fake_searcher.glossary.expand(q))
+    api = fake_client.get("/api/search", query_string={"q": q}).get_json()
+    meant = api["expansions_by_meaning"]
+    assert "法律援助" in spelled and meant and set(meant) <= set(api["expansions"]) and not spelled & set(meant)
+    page = fake_client.get("/", query_string={"q": q}).get_data(as_text=True)
     chips = page.split('class="expansions"', 1)[1].split("</p>", 1)[0]
-    assert 'class="term by-meaning"' in chips and "法律援助<small> 按含义</small>" in chips
-    api = fake_client.get("/api/search", query_string={"q": "打官司不要钱"}).get_json()
-    assert "法律援助" in api["expansions_by_meaning"] and set(api["expansions_by_meaning"]) <= set(api["expansions"])
+    for term in meant:
+        assert f"{term}<small> 按含义</small>" in chips
+    # a term the query spells is never marked 按含义, even where the meaning search found it too
+    assert "法律援助<small>" not in chips and ">法律援助</span>" in chips
 
 
 def test_pagination_keeps_what_was_shown(fake_searcher):
