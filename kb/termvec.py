@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -20,6 +21,11 @@ FOLDER = "terms"  # in the index root, beside the versions: derived from the glo
 # BENCHMARKS.md "Glossary terms by meaning".
 MIN_Z = 4.0
 MAX_TERMS = 2
+# The bundled model's vectors of the packaged glossary ship with the package (made by scripts/term_vectors), so a
+# first build does not spend ~30-60 s on 5,000 phrasings; a file of another glossary or model is never picked up,
+# its name holds the same key as the index's own file.
+SHIPPED = Path(__file__).resolve().parent / "data"
+SHIPPED_PREFIX = "glossary-terms-"
 
 
 def phrasings(glossary: Glossary) -> tuple[list[str], list[str]]:
@@ -33,10 +39,25 @@ def phrasings(glossary: Glossary) -> tuple[list[str], list[str]]:
     return texts, owners
 
 
-def _path(root: Path, glossary: Glossary, model_id: str) -> Path:
+def _key(glossary: Glossary, model_id: str) -> str:
     texts, owners = phrasings(glossary)
-    key = hashlib.sha256("\x1e".join([model_id, *texts, *owners]).encode("utf-8")).hexdigest()[:16]
-    return Path(root) / FOLDER / f"{key}.npy"
+    return hashlib.sha256("\x1e".join([model_id, *texts, *owners]).encode("utf-8")).hexdigest()[:16]
+
+
+def _path(root: Path, glossary: Glossary, model_id: str) -> Path:
+    return Path(root) / FOLDER / f"{_key(glossary, model_id)}.npy"
+
+
+def shipped_path(glossary: Glossary, model_id: str, folder: Path | None = None) -> Path:
+    """Where the package keeps this glossary's vectors for this model (present for the bundled model only)."""
+    return (folder or SHIPPED) / f"{SHIPPED_PREFIX}{_key(glossary, model_id)}.npy"
+
+
+def _save(path: Path, vectors: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp-{os.getpid()}.npy")
+    np.save(tmp, vectors.astype(np.float16))  # half the size; the similarities only need 3 digits
+    os.replace(tmp, path)
 
 
 class _AsQueries:
@@ -61,24 +82,43 @@ class _AsQueries:
 
 def ensure_term_vectors(root: Path, glossary: Glossary, embedder: Embedder,
                         open_cache: Callable[[], EmbeddingCache] | None, progress: bool = True) -> tuple[Path, int]:
-    """The file of the glossary's phrasing vectors for this model, embedded (through the cache `open_cache`
-    opens, only then: every build calls this) when missing, and how many phrasings had to be embedded; files of
-    other glossaries or models are removed."""
+    """The file of the glossary's phrasing vectors for this model: copied from the package where it ships them,
+    else embedded (through the cache `open_cache` opens, only then: every build calls this) when missing; and how
+    many phrasings had to be embedded. Files of other glossaries or models are removed."""
     path = _path(root, glossary, embedder.model_id)
     embedded = 0
-    if not path.exists():
-        texts, _ = phrasings(glossary)
-        with open_cache() if open_cache is not None else contextlib.nullcontext() as cache:
-            vectors, embedded = embed_with_cache(_AsQueries(embedder), texts, cache, progress=progress,
-                                                 desc="glossary terms")
+    shipped = shipped_path(glossary, embedder.model_id)
+    if not path.exists() and shipped.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp-{os.getpid()}.npy")
-        np.save(tmp, vectors.astype(np.float16))  # half the size; the similarities only need 3 digits
+        shutil.copyfile(shipped, tmp)
         os.replace(tmp, path)
+    elif not path.exists():
+        vectors, embedded = embed_phrasings(glossary, embedder, open_cache, progress)
+        _save(path, vectors)
     for other in path.parent.glob("*.npy"):
         if other != path:
             other.unlink(missing_ok=True)
     return path, embedded
+
+
+def embed_phrasings(glossary: Glossary, embedder: Embedder, open_cache: Callable[[], EmbeddingCache] | None,
+                    progress: bool = True) -> tuple[np.ndarray, int]:
+    """The glossary's phrasings embedded as queries (float32, one row each), and how many missed the cache."""
+    texts, _ = phrasings(glossary)
+    with open_cache() if open_cache is not None else contextlib.nullcontext() as cache:
+        return embed_with_cache(_AsQueries(embedder), texts, cache, progress=progress, desc="glossary terms")
+
+
+def write_shipped(glossary: Glossary, embedder: Embedder, folder: Path | None = None,
+                  progress: bool = True) -> Path:
+    """Embed the glossary for the package (scripts/term_vectors) and drop the file of any earlier glossary."""
+    path = shipped_path(glossary, embedder.model_id, folder)
+    _save(path, embed_phrasings(glossary, embedder, None, progress)[0])
+    for old in path.parent.glob(f"{SHIPPED_PREFIX}*.npy"):
+        if old != path:
+            old.unlink()
+    return path
 
 
 class TermMatcher:

