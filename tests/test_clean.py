@@ -131,6 +131,50 @@ def test_metadata_block_and_navigation_rows_removed_dates_kept() -> None:
     assert "来源广泛的群众意见纳入决策参考" in out.text and "| 行政复议 | 12 |" in out.text
 
 
+def test_byline_rows_and_today_widgets_removed_only_the_pages_date_kept() -> None:
+    """A made-up page of 青枫县 whose site prints the day it was viewed, a breadcrumb, the page's byline in two
+    layouts and the title twice, worded differently: the byline's date is the page's, the widget's is not."""
+    page = "\n".join([
+        "今天是:2019年10月31日 星期三 农历十月初七",
+        "青枫县人民政府网 2019年12月3日星期二",
+        "您所在的位置:政务公开 > 工作报告",
+        "青枫县2023年度法治政府建设情况报告",
+        "文章来源:县司法局 更新时间:2024/03/29 11:30:01",
+        "浏览:512次 时间:2024-03-29 来源:本站",
+        "青枫县人民政府关于2023年法治政府建设工作情况的报告",
+        "2023年,青枫县坚持依法行政,现将有关情况报告如下。",
+        "时间紧、任务重,全县上下齐心协力。",
+    ])
+    out = clean(page)
+    for gone in ("今天是", "星期", "位置", "来源", "浏览", "更新时间", "情况的报告"):
+        assert gone not in out.text, gone
+    assert out.header.title == "青枫县2023年度法治政府建设情况报告"
+    assert out.header.dates == ["2024-03-29", "2024-03-29"]  # never 2019-10-31 nor 2019-12-03
+    assert out.text.startswith("2023年,青枫县") and "时间紧、任务重" in out.text
+
+
+@pytest.mark.parametrize(
+    ("lines", "title"),
+    [
+        # the issuing body and the title on two lines: one title
+        (["云台县人民政府", "2022年度法治政府建设情况报告"], "云台县人民政府2022年度法治政府建设情况报告"),
+        (["云台县人民政府", "关于2022年度法治政府建设情况的报告"], "云台县人民政府关于2022年度法治政府建设情况的报告"),
+        # the site's name, then a breadcrumb: the title stays as written
+        (["云台县人民政府", "首页 > 政务公开", "关于2022年度法治政府建设情况的报告"], "关于2022年度法治政府建设情况的报告"),
+        # a title that names its place already
+        (["云台县人民政府", "云台县2022年度法治政府建设情况报告"], "云台县2022年度法治政府建设情况报告"),
+    ],
+)
+def test_a_title_set_under_its_issuing_body_is_one_title(lines: list[str], title: str) -> None:
+    out = clean("\n".join([*lines, "2022年,县政府坚持依法行政。"]))
+    assert out.header.title == title and out.text == "2022年,县政府坚持依法行政。"
+
+
+def test_a_short_page_label_does_not_end_the_header_nor_become_the_title() -> None:
+    out = clean("工作报告\n2021年青枫镇法治政府建设情况报告\n2021年,青枫镇坚持依法行政。")
+    assert out.header.title == "2021年青枫镇法治政府建设情况报告"
+
+
 # --- each repair on unseen text -----------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from kb.patterns import DATE_IN_LINE, DATE_LINE, PLACE_LINE, Header, iso_date
 _CHROME = [
     re.compile(p)
     for p in (
-        r"^(您|你)?(当前|现在)?(的)?(所在)?位置[:：]",
+        r"^(您|你)?(当前|现在)?(所在)?(的)?(当前)?(所在)?位置[:：]",  # 您当前的位置, 您所在的位置, 当前位置
         r"^首页\s*>",
         r"^字[体号][:：]?\s*[\[【(]?\s*[大中小]",
         r"^[\[【]?\s*字[体号]",
@@ -42,6 +42,13 @@ _NAV_ITEM = re.compile(r"^(首页|政务公开|政务服务|政民互动|互动�
                        r"|招商引资|部门街镇|专题专栏|办事服务|公众参与|政策文件|政府信息公开)$")
 _PORTAL = re.compile(r"^(关怀版|长者版|适老版|无障碍(浏览|阅读)?|简体版?|繁体版?|English)$|政府网$|门户网站$")
 _CONTROL = re.compile(r"^[\[【]*(打印(本页|此页)?|关闭(窗口|本页)?|字[体号][:：]?|[大中小]|默认|收藏|分享(到)?|返回顶部)[\]】]*$")
+# A page's byline row, label first: "日期:2023年05月11日 作者:… 来源:… 点击:[]", "浏览:5072次 时间:2022-12-07 来源:本站",
+# "文章来源:司法局 更新时间:2021/03/29". Its date is the page's.
+_BYLINE = re.compile(r"^(文章|信息)?(来源|出处|日期|时间|发布时间|更新时间|发表时间|作者|点击|点击数|点击量|浏览|浏览量|浏览次数"
+                     r"|阅读|阅读量|阅读数|访问量|发布人|发布者|供稿|撰稿)[:：]")
+# The site's "today is" widget: the day the page was saved, not a date of the report (今天是:2019年10月31日 星期三,
+# 某某区人民政府 2019年12月3日星期二): removed, its date not kept.
+_TODAY_WIDGET = re.compile(r"^(今天是|今日是|当前时间)|20\d\d\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日\s*(星期|周)[一二三四五六日天]")
 _HEADING_START = re.compile(r"^([一二三四五六七八九十]+[、.]|\([一二三四五六七八九十]+\)|\d+[.、])")
 # Only the first lines of a page hold a title, a date or a place line.
 HEADER_LINES = 6
@@ -52,14 +59,21 @@ def strip_chrome(text: str, header: Header) -> list[Edit]:
     edits: list[Edit] = []
     pos = 0
     seen_header: set[str] = set()
-    content_lines = 0
+    header_lines = 0  # lines kept before the body, which ends the header
+    body = False
+    place_before = ""
     for line in text.split("\n"):
         span = (pos, pos + len(line) + 1)
         pos += len(line) + 1
         s = line.strip()
         if not s:
             continue
-        in_header = content_lines < HEADER_LINES and not header_done(header, content_lines)
+        # the line just before, when it was a place or issuing body ("" after any other line, chrome included)
+        prev_place, place_before = place_before, ""
+        in_header = not body and header_lines < HEADER_LINES
+        if in_header and _TODAY_WIDGET.search(s) and not re.search(r"[。;!?]", s) and len(s) <= 40:
+            edits.append(Edit(span[0], min(span[1], len(text)), "", "chrome"))
+            continue
         if any(p.search(s) for p in _CHROME) or is_page_furniture(s):
             for m in DATE_IN_LINE.finditer(s):
                 d = iso_date(m)
@@ -67,6 +81,8 @@ def strip_chrome(text: str, header: Header) -> list[Edit]:
                     header.dates.append(d)
             edits.append(Edit(span[0], min(span[1], len(text)), "", "chrome"))
             continue
+        body = body or is_body_line(s)  # chrome aside ("【字体:" ends with a colon too)
+        in_header = in_header and not body
         if in_header and s in seen_header:
             edits.append(Edit(span[0], min(span[1], len(text)), "", "duplicate_line"))
             continue
@@ -81,16 +97,26 @@ def strip_chrome(text: str, header: Header) -> list[Edit]:
             header.place_lines.append(s)
             seen_header.add(s)
             edits.append(Edit(span[0], min(span[1], len(text)), "", "header_place"))
+            place_before = s
             continue
-        if in_header and header.title is None and header.headline is None and _is_title_like(s):
+        if in_header and header.title is None and _is_title_like(s) and len(s) >= 8:
             if "报告" in s or "总结" in s or "情况" in s:
-                header.title = s
-            else:
+                # a title set on two lines: the issuing body, then "2022年度…报告" (or "关于…")
+                header.title = prev_place + s if prev_place and re.match(r"(20\d\d|关于)", s) else s
+            elif header.headline is None:
                 header.headline = s
+            else:
+                header_lines += 1
+                continue
             seen_header.add(s)
             edits.append(Edit(span[0], min(span[1], len(text)), "", "header_title"))
             continue
-        content_lines += 1
+        if in_header and _is_title_like(s) and len(s) >= 8 and ("报告" in s or "总结" in s):
+            # the title again, worded differently (a page's heading, then the document's own title line)
+            seen_header.add(s)
+            edits.append(Edit(span[0], min(span[1], len(text)), "", "duplicate_line"))
+            continue
+        header_lines += 1
     return edits
 
 
@@ -99,6 +125,8 @@ def is_page_furniture(line: str) -> bool:
     if re.search(r"[。;!?]", line):
         return False
     bare = _LAYOUT.sub("", line)
+    if _BYLINE.match(bare) and len(line) <= 100:
+        return True
     label = _META_LABEL.match(bare)
     # the label with its colon, or set off as a table cell or list item ("| [ 主题分类 ] |", "• 索 引 号")
     if label and (bare[label.end():label.end() + 1] in (":", "：") or bare != line.replace(" ", "")):
@@ -111,9 +139,11 @@ def is_page_furniture(line: str) -> bool:
     return len(items) >= 4 and sum(bool(_NAV_ITEM.match(i)) for i in items) * 2 >= len(items)
 
 
-def header_done(header: Header, content_lines: int) -> bool:
-    """The header ends with the first line of body text."""
-    return content_lines > 0
+def is_body_line(line: str) -> bool:
+    """A line of the report's body, which ends the header: a sentence, a numbered heading, an addressee line
+    (区委、区政府:) or a long line. A short line of the page (a section label, a site name) does not."""
+    return (len(line) > 60 or bool(re.search(r"[。;!?]", line)) or bool(_HEADING_START.match(line))
+            or line.endswith((":", "：")))
 
 
 def _is_title_like(line: str) -> bool:
