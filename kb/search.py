@@ -31,6 +31,7 @@ from kb.results import (  # noqa: F401
     spans_of,
 )
 from kb.store import IndexReader
+from kb.store.bm25 import idf
 from kb.threads import worker_pool
 
 DEPTH = 60  # candidates taken from each retriever before fusion
@@ -236,14 +237,19 @@ class Searcher:
         return self._bm25_hits(bm25_tokens, rows), (*meaning, self._records(meaning[0]))
 
     def _possible_bm25(self, bm25_tokens: tuple[list[str], list[str]]) -> float:
-        """The idf of the query's own Chinese tokens, and of its expansions' at EXPANSION_WEIGHT (English words
-        count only through the glossary terms they bring, as in Mention)."""
+        """The idf of the query's own Chinese tokens, and of its expansions' at the weight _bm25_hits searches
+        them with (English words count only through the glossary terms they bring, as in Mention)."""
         own, extra = bm25_tokens
-        mine = [t for t in dict.fromkeys(own) if not t.isascii()]
+        typed = list(dict.fromkeys(own))
         known = set(own)
         theirs = [t for t in dict.fromkeys(extra) if t not in known]
-        weights = self.reader.token_idf(mine + theirs)
-        return sum(weights[: len(mine)]) + EXPANSION_WEIGHT * sum(weights[len(mine) :])
+        weights = self.reader.token_idf(typed + theirs)
+        mine = [w for t, w in zip(typed, weights, strict=False) if not t.isascii()]
+        # no token of the query's own in the index (an English query): its glossary terms were searched at full
+        # weight, so they can give it a full score (at EXPANSION_WEIGHT every match was worth twice its share)
+        unseen = idf(0, self.reader.n_chunks)
+        weight = 1.0 if all(w >= unseen for w in weights[: len(typed)]) else EXPANSION_WEIGHT
+        return sum(mine) + weight * sum(weights[len(typed) :])
 
     def _bm25_hits(self, bm25_tokens: tuple[list[str], list[str]], rows: Any) -> Hits:
         """BM25 over the query's own tokens and, at EXPANSION_WEIGHT, the glossary terms' (BM25 adds up over

@@ -300,3 +300,22 @@ def test_region_matches_any_level_of_the_chain_and_province_filters(searcher: Se
     assert out["results"] and all(r["province"] == prov for r in out["results"])
     with pytest.raises(UsageError, match=r"unknown province '火星省'; known: "):
         parse_filters(searcher.reader, province="火星省")
+
+
+def test_the_possible_bm25_weighs_glossary_terms_as_the_search_did(fake_searcher) -> None:
+    """An English query's own words are in no passage, so BM25 searched its glossary terms at full weight: what
+    a passage could score counts them in full (at half weight every English match looked twice as strong as a
+    Chinese query's and listed twice the localities). A Chinese query's terms count at EXPANSION_WEIGHT."""
+    from kb import tokens
+    from kb.search import EXPANSION_WEIGHT
+
+    s = fake_searcher
+    term = s._term_tokens("法律援助")
+    idf = dict(zip(term, s.reader.token_idf(term), strict=True))
+    english = tokens.tokenize("legal aid")
+    assert sum(s.reader.token_idf(english)) == len(english) * s.reader.token_idf(["zzzunseen"])[0]  # unknown words
+    assert s._possible_bm25((english, term)) == pytest.approx(sum(idf[t] for t in dict.fromkeys(term)))
+    own = tokens.tokenize("公共服务")
+    theirs = [t for t in dict.fromkeys(term) if t not in own]
+    mine = sum(s.reader.token_idf(list(dict.fromkeys(own))))
+    assert s._possible_bm25((own, term)) == pytest.approx(mine + EXPANSION_WEIGHT * sum(idf[t] for t in theirs))
