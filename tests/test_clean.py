@@ -141,12 +141,13 @@ def test_byline_rows_and_today_widgets_removed_only_the_pages_date_kept() -> Non
         "青枫县2023年度法治政府建设情况报告",
         "文章来源:县司法局 更新时间:2024/03/29 11:30:01",
         "浏览:512次 时间:2024-03-29 来源:本站",
+        "文件已失效",
         "青枫县人民政府关于2023年法治政府建设工作情况的报告",
         "2023年,青枫县坚持依法行政,现将有关情况报告如下。",
         "时间紧、任务重,全县上下齐心协力。",
     ])
     out = clean(page)
-    for gone in ("今天是", "星期", "位置", "来源", "浏览", "更新时间", "情况的报告"):
+    for gone in ("今天是", "星期", "位置", "来源", "浏览", "更新时间", "情况的报告", "失效"):
         assert gone not in out.text, gone
     assert out.header.title == "青枫县2023年度法治政府建设情况报告"
     assert out.header.dates == ["2024-03-29", "2024-03-29"]  # never 2019-10-31 nor 2019-12-03

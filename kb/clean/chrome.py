@@ -27,6 +27,7 @@ _CHROME = [
         r"^(索引号|发文机关|主题分类|发布机构|文号|成文日期|发布日期|信息来源|来源)[:：]",
         r"^【?(当前位置|网站地图|联系我们|版权所有|主办单位|承办单位)",
         r"^Copyright",
+        r"^(本|该|此)?(文件|政策|文档)?(已失效|已废止|已过期|失效|废止|现行有效|有效)$",  # a disclosure page's validity badge
     )
 ]
 # A government page's metadata block, however it is laid out: "索引号: …", "索 引 号: | … | 公开目录: | … |",
