@@ -17,7 +17,7 @@ LEVEL_OF_RANK = {1: "province", 2: "city", 3: "county", 4: "township"}
 # city in its title, which the title pass reads.
 _GENERIC = frozenset({"城区", "郊区", "矿区", "市辖区", "新区"})
 # 金平苗族瑶族傣族自治县 is written 金平县: the name before the first people's name, then the unit.
-_AUTONOMOUS = re.compile(r"^(.{2,4}?)(?:[^族]{1,4}族|蒙古|哈萨克|土家)+自治(县|旗)$")
+_AUTONOMOUS = re.compile(r"^(.{2,4}?)(?:[^族]{1,4}族|蒙古|哈萨克|土家)+自治(县|旗|州)$")  # 红河州 as well
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class Division:
 
 
 def short_forms(name: str, rank: int) -> list[str]:
-    """Other ways a report writes an official name: 东城街 for 东城街道, 金平县 for 金平苗族瑶族傣族自治县."""
+    """Other ways a report writes an official name: 东城街 for 东城街道, 金平县 for 金平苗族瑶族傣族自治县, 红河州 for
+    红河哈尼族彝族自治州."""
     out = []
     if rank == 4 and name.endswith("街道") and len(name) >= 4:
         out.append(name[:-1])

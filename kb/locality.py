@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kb.gazetteer import Division, Gazetteer, load, stem
+from kb.gazetteer import Division, Gazetteer, load, short_forms, stem
 
 # The unit a division's name ends in → the level a report records.
 LEVEL_OF_KIND = {"镇": "town", "乡": "township", "街道": "subdistrict", "区": "district", "县": "county",
@@ -131,10 +131,12 @@ def _evidence(g: Gazetteer, div: Division, text: str) -> int:
     """How often the text names this division's parents (廉江市 or 廉江, 湛江市, 广东省 …)."""
     total = 0
     for parent in g.ancestors(div):
-        total += text.count(parent.name)
-        short = stem(parent.name)
-        if short and short != parent.name:
-            total += text.count(short) - text.count(parent.name)
+        # its official name and the short forms reports write (屏边县 for 屏边苗族自治县), then their bare stems
+        forms = [parent.name, *short_forms(parent.name, parent.rank)]
+        total += sum(text.count(f) for f in forms)
+        stems = {s for s in (stem(f) for f in forms) if s is not None and s not in forms}
+        for short in stems:
+            total += text.count(short) - sum(text.count(f) for f in forms if short in f)
     return total
 
 

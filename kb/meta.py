@@ -118,6 +118,9 @@ def find_locality(text: str, head_text: str = "") -> tuple[str | None, str]:
 _cpca_lock = threading.Lock()
 
 
+_NO_PLACE = frozenset({"县", "市辖区", "省直辖县级行政区划", "自治区直辖县级行政区划"})
+
+
 @lru_cache(maxsize=4096)
 def resolve_admin(place: str) -> tuple[str | None, str | None, str | None]:
     """(province, city, county) for a place string such as 江门市蓬江区 or 平桥区, via the cpca gazetteer."""
@@ -129,8 +132,11 @@ def resolve_admin(place: str) -> tuple[str | None, str | None, str | None]:
 
     def val(key: str) -> str | None:
         v = row.get(key)
-        return v if isinstance(v, str) and v else None
+        # cpca's placeholders for "no such level" (重庆市's counties sit under a city named 县) name no place
+        return v if isinstance(v, str) and v and v not in _NO_PLACE else None
 
+    if row.get("市") == "县" and val("区") is None:
+        return None, None, None  # cpca's answer for any unknown "…县": 重庆市's placeholder, not a place
     return val("省"), val("市"), val("区")
 
 

@@ -171,6 +171,14 @@ def test_a_title_set_under_its_issuing_body_is_one_title(lines: list[str], title
     assert out.header.title == title and out.text == "2022年,县政府坚持依法行政。"
 
 
+def test_a_site_search_form_list_marks_and_a_template_word_are_chrome() -> None:
+    page = "\n".join(["Document", "青枫县云台镇", "搜索位置", "匹配度", "排序", "-", "- 分享到 :",
+                      "云台镇2024年法治政府建设工作情况的报告", "2024年,云台镇坚持依法行政。", "- 完成整改12个。"])
+    out = clean(page)
+    assert out.header.title == "云台镇2024年法治政府建设工作情况的报告"
+    assert out.text == "2024年,云台镇坚持依法行政。\n- 完成整改12个。"  # a body line with a list mark stays
+
+
 def test_a_short_page_label_does_not_end_the_header_nor_become_the_title() -> None:
     out = clean("工作报告\n2021年青枫镇法治政府建设情况报告\n2021年,青枫镇坚持依法行政。")
     assert out.header.title == "2021年青枫镇法治政府建设情况报告"

@@ -37,6 +37,42 @@ def test_an_ambiguous_name_keeps_the_places_all_its_candidates_share() -> None:
     assert (m.place.status, m.place.code, m.place.chain) == ("ambiguous", None, ("四川省", "清溪镇"))
 
 
+@pytest.mark.parametrize(
+    ("raw", "chain"),
+    [
+        # 双山子镇 is in 青龙满族自治县 and in 宽甸满族自治县: reports write 宽甸县, never the official name
+        ("2023年,在宽甸县委、县政府的领导下,双山子镇全面推进依法行政。我镇调处矛盾纠纷18件。",
+         ("辽宁省", "丹东市", "宽甸满族自治县", "双山子镇")),
+        # 威州镇 is in 井陉县 and in 阿坝藏族羌族自治州: 阿坝州 is how a report names the prefecture
+        ("2024年,威州镇在阿坝州委、州政府的领导下推进法治政府建设。我镇开展普法宣传20场。",
+         ("四川省", "阿坝藏族羌族自治州", "汶川县", "威州镇")),
+    ],
+)
+def test_a_parent_written_in_its_short_form_resolves_a_shared_name(raw: str, chain: tuple[str, ...]) -> None:
+    assert len(load().lookup(chain[-1])) > 1
+    m = _meta(raw)
+    assert (m.place.status, m.place.chain, m.province) == ("verified", chain, chain[0])
+
+
+def test_a_metadata_block_with_glued_labels_gives_its_issuer_and_date_not_text() -> None:
+    page = "\n".join(["- 乡镇信息公开", "-", "索引号qlxx/2026-00001", "-", "发布机构宽甸县双山子镇人民政府", "-", "文号",
+                      "-", "发布日期2026-01-27", "-", "时效性有效", "双山子镇2025年法治政府建设工作情况报告",
+                      "县委全面依法治县委员会办公室:", "2025年,双山子镇坚持依法行政。"])
+    c = clean(page)
+    assert c.text == "县委全面依法治县委员会办公室:\n2025年,双山子镇坚持依法行政。"
+    assert c.header.place_lines == ["宽甸县双山子镇人民政府"] and c.header.dates == ["2026-01-27"]
+    m = infer_meta(c.text, c.header)
+    assert (m.place.chain[-2:], m.year, m.published) == (("宽甸满族自治县", "双山子镇"), 2025, "2026-01-27")
+
+
+def test_an_unknown_county_is_no_place_rather_than_chongqing() -> None:
+    # cpca answers 重庆市 for any "…县" it does not know (its placeholder city 县); that names no place
+    from kb.meta import resolve_admin
+
+    assert resolve_admin("某某县") == (None, None, None)
+    assert resolve_admin("城口县")[0] == "重庆市"
+
+
 def test_short_forms_are_resolved_to_the_official_name() -> None:
     assert "景宁县" in short_forms("景宁畲族自治县", 3)
     county = _meta("2022年,我县坚持依法行政。景宁县在丽水市委、市政府领导下完成各项任务。全县开展普法宣传。")

@@ -33,14 +33,20 @@ _CHROME = [
 # A government page's metadata block, however it is laid out: "索引号: …", "索 引 号: | … | 公开目录: | … |",
 # "| [ 主题分类 ] | 公安、安全 | [ 发布日期 ] | 2026-02-11 |". Read with the layout characters taken out.
 _LAYOUT = re.compile(r"[\s|\[\]【】•·●◆■▪*/-]")
-_META_LABEL = re.compile(
-    r"^(索引号|主题分类|体裁分类|服务对象分类|组配分类|发布机构|发文机关|发文字号|文号|成文日期|发布日期|生效日期|废止日期"
-    r"|有效性|备注|公开目录|公开方式|公开范围|主题词|信息来源|来源|名称|标题|所属机构|信息分类|公文生成日期|内容概述)"
-)
+_LABELS = (r"(索引号|主题分类|体裁分类|服务对象分类|组配分类|发布机构|发文机关|发文字号|文号|成文日期|发布日期|生效日期|废止日期"
+           r"|有效性|时效性|备注|公开目录|公开方式|公开范围|主题词|信息来源|来源|名称|标题|所属机构|信息分类|公文生成日期|内容概述)")
+_META_LABEL = re.compile("^" + _LABELS)
+_ANY_LABEL = re.compile(_LABELS)
+# Labels no report sentence starts with: a row that glues its value on ("发布机构屏边县新华乡人民政府", "时效性有效")
+_GLUED_LABEL = re.compile(r"^(索引号|主题分类|体裁分类|发布机构|发文机关|发文字号|文号|成文日期|发布日期|生效日期|废止日期|有效性"
+                          r"|时效性|公开方式|公开范围|所属机构|公文生成日期)")
+# The issuing body a metadata block names: kept as a place line, the block's only word on where the report is from.
+_ISSUER = re.compile(r"(发布机构|发文机关|所属机构)[:：]?")
 # Site navigation: a row of short menu items ("首页 政务公开 政务服务 政民互动 …"), or the accessibility and
 # portal links over it (关怀版, 无障碍, 中国政府网 | …人民政府网).
-_NAV_ITEM = re.compile(r"^(首页|政务公开|政务服务|政民互动|互动交流|信息公开|网站地图|新闻中心|走进\S{1,6}|魅力\S{1,6}|数据发布"
-                       r"|招商引资|部门街镇|专题专栏|办事服务|公众参与|政策文件|政府信息公开)$")
+_NAV_ITEM = re.compile(r"^(首页|政务公开|政务服务|政民互动|互动交流|\S{0,6}信息公开(目录|专栏)?|网站地图|新闻中心|走进\S{1,6}"
+                       r"|魅力\S{1,6}|数据发布|招商引资|部门街镇|专题专栏|办事服务|公众参与|政策文件"
+                       r"|搜索|站内搜索|高级搜索|全文检索|检索|搜索位置|匹配度|排序|标题|正文|全文)$")  # and the site's search form
 _PORTAL = re.compile(r"^(关怀版|长者版|适老版|无障碍(浏览|阅读)?|简体版?|繁体版?|English)$|政府网$|门户网站$")
 _CONTROL = re.compile(r"^[\[【]*(打印(本页|此页)?|关闭(窗口|本页)?|字[体号][:：]?|[大中小]|默认|收藏|分享(到)?|返回顶部)[\]】]*$")
 # A page's byline row, label first: "日期:2023年05月11日 作者:… 来源:… 点击:[]", "浏览:5072次 时间:2022-12-07 来源:本站",
@@ -50,6 +56,8 @@ _BYLINE = re.compile(r"^(文章|信息)?(来源|出处|日期|时间|发布时�
 # The site's "today is" widget: the day the page was saved, not a date of the report (今天是:2019年10月31日 星期三,
 # 某某区人民政府 2019年12月3日星期二): removed, its date not kept.
 _TODAY_WIDGET = re.compile(r"^(今天是|今日是|当前时间)|20\d\d\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日\s*(星期|周)[一二三四五六日天]")
+# A list marker a page puts before its chrome ("- 分享到 :", "• 索 引 号"), read past when matching it.
+_LIST_MARK = re.compile(r"^[-•·*▪◆■●]+\s*")
 _HEADING_START = re.compile(r"^([一二三四五六七八九十]+[、.]|\([一二三四五六七八九十]+\)|\d+[.、])")
 # Only the first lines of a page hold a title, a date or a place line.
 HEADER_LINES = 6
@@ -75,11 +83,17 @@ def strip_chrome(text: str, header: Header) -> list[Edit]:
         if in_header and _TODAY_WIDGET.search(s) and not re.search(r"[。;!?]", s) and len(s) <= 40:
             edits.append(Edit(span[0], min(span[1], len(text)), "", "chrome"))
             continue
-        if any(p.search(s) for p in _CHROME) or is_page_furniture(s):
+        bare = _LIST_MARK.sub("", s)
+        # a line of marks only ("-"), or in the header a bare ASCII word (the page template's "Document")
+        stray = not re.search(r"\w", s) or (in_header and bare.isascii() and not re.search(r"\d", bare) and len(bare) <= 30)
+        if stray or any(p.search(bare) for p in _CHROME) or is_page_furniture(s):
             for m in DATE_IN_LINE.finditer(s):
                 d = iso_date(m)
                 if d:
                     header.dates.append(d)
+            issuer = issuer_of(s)
+            if issuer:
+                header.place_lines.append(issuer)
             edits.append(Edit(span[0], min(span[1], len(text)), "", "chrome"))
             continue
         body = body or is_body_line(s)  # chrome aside ("【字体:" ends with a colon too)
@@ -100,25 +114,37 @@ def strip_chrome(text: str, header: Header) -> list[Edit]:
             edits.append(Edit(span[0], min(span[1], len(text)), "", "header_place"))
             place_before = s
             continue
-        if in_header and header.title is None and _is_title_like(s) and len(s) >= 8:
+        if in_header and header.title is None and _is_title_like(bare) and len(bare) >= 8:
             if "报告" in s or "总结" in s or "情况" in s:
                 # a title set on two lines: the issuing body, then "2022年度…报告" (or "关于…")
-                header.title = prev_place + s if prev_place and re.match(r"(20\d\d|关于)", s) else s
+                header.title = prev_place + bare if prev_place and re.match(r"(20\d\d|关于)", bare) else bare
             elif header.headline is None:
-                header.headline = s
+                header.headline = bare
             else:
                 header_lines += 1
                 continue
             seen_header.add(s)
             edits.append(Edit(span[0], min(span[1], len(text)), "", "header_title"))
             continue
-        if in_header and _is_title_like(s) and len(s) >= 8 and ("报告" in s or "总结" in s):
+        if in_header and _is_title_like(bare) and len(bare) >= 8 and ("报告" in bare or "总结" in bare):
             # the title again, worded differently (a page's heading, then the document's own title line)
             seen_header.add(s)
             edits.append(Edit(span[0], min(span[1], len(text)), "", "duplicate_line"))
             continue
         header_lines += 1
     return edits
+
+
+def issuer_of(line: str) -> str | None:
+    """The issuing body a metadata row names (发布机构: 某某县某某乡人民政府), when it is a place or a government."""
+    bare = _LAYOUT.sub("", line)
+    m = _ISSUER.search(bare)
+    if m is None:
+        return None
+    rest = bare[m.end():].lstrip(":：")
+    nxt = _ANY_LABEL.search(rest)
+    value = rest[: nxt.start()] if nxt else rest
+    return value if PLACE_LINE.match(value) and len(value) <= 24 else None
 
 
 def is_page_furniture(line: str) -> bool:
@@ -132,7 +158,9 @@ def is_page_furniture(line: str) -> bool:
     # the label with its colon, or set off as a table cell or list item ("| [ 主题分类 ] |", "• 索 引 号")
     if label and (bare[label.end():label.end() + 1] in (":", "：") or bare != line.replace(" ", "")):
         return True
-    items = [i for i in re.split(r"[\s|]+", line) if i]
+    if _GLUED_LABEL.match(bare) and len(bare) <= 40:
+        return True
+    items = [i for i in re.split(r"[\s|]+", line) if re.search(r"\w", i)]  # list marks ("-", "•") aside
     if not items or len(line) > 80:
         return False
     if all(_PORTAL.search(i) or _NAV_ITEM.match(i) or _CONTROL.match(i) for i in items):
