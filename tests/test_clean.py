@@ -179,6 +179,16 @@ def test_a_site_search_form_list_marks_and_a_template_word_are_chrome() -> None:
     assert out.text == "2024年,云台镇坚持依法行政。\n- 完成整改12个。"  # a body line with a list mark stays
 
 
+def test_a_metadata_list_with_each_value_on_the_next_line_is_chrome_its_date_and_issuer_kept() -> None:
+    page = "\n".join(["首页", ">> 政务公开 >> 法治政府工作报告", "  • 信息索引号:", "", "    1133-2024-0001", "  • 审核程序:",
+                      "    单位审核公开", "  • 发布机构:", "    云台镇", "  • 发文字号:", "  • 发布日期:", "    2024-01-31",
+                      "  • 信息来源:", "云台镇2023年度法治政府建设工作报告", "今年以来,云台镇坚持依法行政。"])
+    out = clean(page)
+    assert out.text == "今年以来,云台镇坚持依法行政。"
+    assert out.header.title == "云台镇2023年度法治政府建设工作报告"  # an empty label never takes the title
+    assert out.header.dates == ["2024-01-31"] and out.header.place_lines == ["云台镇"]
+
+
 def test_a_short_page_label_does_not_end_the_header_nor_become_the_title() -> None:
     out = clean("工作报告\n2021年青枫镇法治政府建设情况报告\n2021年,青枫镇坚持依法行政。")
     assert out.header.title == "2021年青枫镇法治政府建设情况报告"

@@ -12,6 +12,8 @@ _CHROME = [
     for p in (
         r"^(您|你)?(当前|现在)?(所在)?(的)?(当前)?(所在)?位置[:：]",  # 您当前的位置, 您所在的位置, 当前位置
         r"^首页\s*>",
+        r"^(>>?|»|›)\s*\S",  # a breadcrumb's continuation (">> 政务公开 >> 法治政府工作报告")
+        r"^[^。,;>»›]{1,20}(\s*(>>?|»|›)\s*[^。,;>»›]{1,20}){2,}$",  # 政务公开 > 法治政府建设 > 乡镇街道
         r"^字[体号][:：]?\s*[\[【(]?\s*[大中小]",
         r"^[\[【]?\s*字[体号]",
         r"^扫一扫",
@@ -33,7 +35,7 @@ _CHROME = [
 # A government page's metadata block, however it is laid out: "索引号: …", "索 引 号: | … | 公开目录: | … |",
 # "| [ 主题分类 ] | 公安、安全 | [ 发布日期 ] | 2026-02-11 |". Read with the layout characters taken out.
 _LAYOUT = re.compile(r"[\s|\[\]【】•·●◆■▪*/-]")
-_LABELS = (r"(索引号|主题分类|体裁分类|服务对象分类|组配分类|发布机构|发文机关|发文字号|文号|成文日期|发布日期|生效日期|废止日期"
+_LABELS = (r"(信息索引号|审核程序|公开时限|公开形式|责任部门|责任科室|文件编号|索引号|主题分类|体裁分类|服务对象分类|组配分类|发布机构|发文机关|发文字号|文号|成文日期|发布日期|生效日期|废止日期"
            r"|有效性|时效性|备注|公开目录|公开方式|公开范围|主题词|信息来源|来源|名称|标题|所属机构|信息分类|公文生成日期|内容概述)")
 _META_LABEL = re.compile("^" + _LABELS)
 _ANY_LABEL = re.compile(_LABELS)
@@ -63,6 +65,30 @@ _HEADING_START = re.compile(r"^([一二三四五六七八九十]+[、.]|\([一�
 HEADER_LINES = 6
 
 
+def _keep_facts(line: str, header: Header) -> None:
+    """What a chrome line says of the report: its dates, and the issuing body a metadata row names."""
+    for m in DATE_IN_LINE.finditer(line):
+        d = iso_date(m)
+        if d:
+            header.dates.append(d)
+    issuer = issuer_of(line)
+    if issuer:
+        header.place_lines.append(issuer)
+
+
+def _empty_label(line: str) -> str | None:
+    """A metadata label whose value the page sets on the next line ("• 发布机构:" then "澧浦镇")."""
+    bare = _LAYOUT.sub("", line)
+    m = _META_LABEL.match(bare)
+    return m.group(0) if m and bare[m.end():] in (":", "：") else None
+
+
+def _is_label_value(line: str) -> bool:
+    """A short line that can be a label's value: no sentence, no label, no report title (报告, 总结)."""
+    return (len(line) <= 40 and not re.search(r"[。;!?]", line) and not _META_LABEL.match(_LAYOUT.sub("", line))
+            and "报告" not in line and "总结" not in line)
+
+
 def strip_chrome(text: str, header: Header) -> list[Edit]:
     """Remove web-page chrome and repeated header lines; keep the title, dates and places in `header`."""
     edits: list[Edit] = []
@@ -71,11 +97,17 @@ def strip_chrome(text: str, header: Header) -> list[Edit]:
     header_lines = 0  # lines kept before the body, which ends the header
     body = False
     place_before = ""
+    pending: str | None = None  # a metadata label whose value is on the next line
     for line in text.split("\n"):
         span = (pos, pos + len(line) + 1)
         pos += len(line) + 1
         s = line.strip()
         if not s:
+            continue
+        label, pending = pending, None
+        if label and _is_label_value(s):
+            _keep_facts(f"{label}:{s}", header)
+            edits.append(Edit(span[0], min(span[1], len(text)), "", "chrome"))
             continue
         # the line just before, when it was a place or issuing body ("" after any other line, chrome included)
         prev_place, place_before = place_before, ""
@@ -87,13 +119,8 @@ def strip_chrome(text: str, header: Header) -> list[Edit]:
         # a line of marks only ("-"), or in the header a bare ASCII word (the page template's "Document")
         stray = not re.search(r"\w", s) or (in_header and bare.isascii() and not re.search(r"\d", bare) and len(bare) <= 30)
         if stray or any(p.search(bare) for p in _CHROME) or is_page_furniture(s):
-            for m in DATE_IN_LINE.finditer(s):
-                d = iso_date(m)
-                if d:
-                    header.dates.append(d)
-            issuer = issuer_of(s)
-            if issuer:
-                header.place_lines.append(issuer)
+            _keep_facts(s, header)
+            pending = _empty_label(s)
             edits.append(Edit(span[0], min(span[1], len(text)), "", "chrome"))
             continue
         body = body or is_body_line(s)  # chrome aside ("【字体:" ends with a colon too)
