@@ -38,6 +38,11 @@ def test_milvus_answers_as_the_local_index(searcher: Searcher, milvus_searcher: 
         f = Filters(kind="achievements")
         _same_within_ties(searcher.search(q, k=5, filters=f)["results"],
                           milvus_searcher.search(q, k=5, filters=f)["results"])
+    # similar measures: the same distinctive words (the engine's token counts) and the same answers
+    for src in searcher.search("行政复议", k=3)["results"]:
+        mine, theirs = searcher.similar(chunk_id=src["chunk_id"], k=5), milvus_searcher.similar(chunk_id=src["chunk_id"], k=5)
+        assert mine["similar_by"] == theirs["similar_by"]
+        _same_within_ties(mine["results"], theirs["results"])
 
 
 def test_bm25_scores_on_kb_scale(searcher: Searcher, milvus_searcher: Searcher) -> None:
