@@ -84,7 +84,9 @@ def similar_passages(
         "took_ms": round((time.perf_counter() - t0) * 1000, 1),
         "results": results,
         "by_locality": group_by_locality(
-            [rec for rec, _ in picked], [r["score"] for r in results], k, results.__getitem__
+            [rec for rec, _ in picked], [r["score"] for r in results], k, results.__getitem__,
+            # a card that shares some of the source's words matched by them too; else by meaning alone
+            lambda members: "keyword" if any(results[i]["highlights"] for i in members) else "meaning",
         ),
     }
 

@@ -337,6 +337,8 @@ def test_similar_searches_the_sources_distinctive_words_beside_its_meaning(fake_
     score = [weight[w] * np.log1p(tf[w]) for w in words]
     assert score == sorted(score, reverse=True)
     assert any(r["highlights"] for r in out["results"])  # the words it was found by
+    for g in out["by_locality"]:  # a card says whether it shares the words, or only the meaning
+        assert g["match"] == ("keyword" if any(r["highlights"] for r in g["results"]) else "meaning")
     # a text is compared by its own words the same way
     free = s.similar(text="法律援助工作站接待来访群众", k=3)
     assert set(free["similar_by"]) <= set(tokens.tokenize("法律援助工作站接待来访群众")) and free["results"]
