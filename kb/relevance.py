@@ -41,6 +41,9 @@ class Signals:
     # the BM25 score a passage holding each of the query's tokens once would get (their idf summed): what a
     # passage's score is a share of, rather than the best score, which for an off-topic query is weak too
     possible_bm25: float = 0.0
+    # whether BM25 was searched at all: in a dense search it says nothing either way; in a hybrid one, finding
+    # nothing is evidence (it was read as "not asked", so an off-topic query's dense matches looked neutral on BM25)
+    bm25_asked: bool = False
     background: tuple[float, float] | None = None  # mean, sd of the query's similarity to the sample
 
     @cached_property  # read once the retrievers have answered
@@ -78,7 +81,7 @@ def features(signals: Signals, rows: Sequence[int], keyword: bool) -> tuple[floa
     zs = [z for z in (signals.z(r) for r in rows) if z is not None]
     z = max(zs) if zs else (_NO_DENSE if not signals.dense else -3.0)
     bm = max((signals.bm25.get(r, 0.0) for r in rows), default=0.0)
-    if signals.bm25 or not signals.dense:
+    if signals.bm25_asked or signals.bm25 or not signals.dense:
         bm_log, bm_share = math.log1p(bm), min(bm / (signals.possible_bm25 or 1.0), 2.0)
     else:  # dense-only search: BM25 was not asked, so it says nothing either way
         bm_log, bm_share = MEANS[1], MEANS[2]

@@ -202,6 +202,7 @@ class Searcher:
             return [], {}, signals
         if mode != "dense":  # what the listing rule reads BM25's score against; no BM25 in a dense search
             signals.possible_bm25 = self._possible_bm25(bm25_tokens)
+            signals.bm25_asked = True
         if mode == "bm25":
             hits = self._bm25_hits(bm25_tokens, rows)
             signals.bm25 = dict(zip(hits[0].tolist(), hits[1].tolist(), strict=True))

@@ -80,3 +80,13 @@ def test_highlights_leave_single_characters_out_beside_longer_words() -> None:
     assert highlight_terms(words, ["会前学法"]) == ["会前学法", "法律条文", "开会", "政府"]
     assert highlight_terms(["法", "a"], []) == ["法"]  # only single characters: the Chinese one stays
     assert highlight_terms(["ai", "x", "调解"], []) == ["ai", "调解"]
+
+
+def test_bm25_that_found_nothing_is_evidence_a_dense_search_is_not() -> None:
+    """In a hybrid search BM25 was asked: finding nothing counts against a locality. Only a dense search, which
+    never asks BM25, leaves its signals at their mean (neutral)."""
+    hybrid = Signals(dense={1: 0.9}, bm25={}, background=(0.80, 0.02), possible_bm25=10.0, bm25_asked=True)
+    dense_only = Signals(dense={1: 0.9}, bm25={}, background=(0.80, 0.02))
+    assert relevance.features(hybrid, [1], False)[1:3] == (0.0, 0.0)
+    assert relevance.features(dense_only, [1], False)[1:3] == (relevance.MEANS[1], relevance.MEANS[2])
+    assert probability(hybrid, [1], False) < probability(dense_only, [1], False)
