@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -23,11 +24,14 @@ if TYPE_CHECKING:
 # 0.43 and 0.63 / 0.58 / 0.65; BENCHMARKS.md "Similar measures").
 TERMS = 20
 POOL_FACTOR = 4  # candidates of each retriever, in multiples of the search's DEPTH
+# A count or an amount (五个, 万元, 余件) says nothing about what a measure is (the same figures on both dev sets)
+_AMOUNT = re.compile(r"([零一二三四五六七八九十百千两几]+[万亿]?|[余多])?[个件次项名场份所条户期批类家]"
+                     r"|[零一二三四五六七八九十百千两几]+[万亿]?元?|[万亿]?元")
 
 
 def distinctive_words(searcher: Searcher, words: list[str], n: int = TERMS) -> list[str]:
     """The n Chinese words of a passage that say most about it: frequent in it, rare in the index."""
-    tf = Counter(w for w in words if not w.isascii() and len(w) >= 2)
+    tf = Counter(w for w in words if not w.isascii() and len(w) >= 2 and not _AMOUNT.fullmatch(w))
     weights = dict(zip(tf, searcher.reader.token_idf(list(tf)), strict=True))
     return sorted(tf, key=lambda w: (-weights[w] * math.log1p(tf[w]), w))[:n]
 

@@ -332,6 +332,9 @@ def test_similar_searches_the_sources_distinctive_words_beside_its_meaning(fake_
     out = s.similar(chunk_id=src["chunk_id"], k=5)
     words = out["similar_by"]
     assert 0 < len(words) <= 20 and all(w in src["text"] and len(w) >= 2 and not w.isascii() for w in words)
+    from kb.similar import _AMOUNT
+
+    assert [w for w in ("五个", "万元", "余件", "三项", "多元", "个别") if _AMOUNT.fullmatch(w)] == ["五个", "万元", "余件", "三项"]
     tf = Counter(s.reader.chunk_tokens([s.reader.chunk_by_id(src["chunk_id"])["row"]])[0])
     weight = dict(zip(words, s.reader.token_idf(words), strict=True))
     score = [weight[w] * np.log1p(tf[w]) for w in words]
