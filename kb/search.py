@@ -30,6 +30,7 @@ from kb.results import (  # noqa: F401
     passage,
     spans_of,
 )
+from kb.similar import similar_passages
 from kb.store import IndexReader
 from kb.store.bm25 import idf
 from kb.threads import worker_pool
@@ -288,15 +289,5 @@ class Searcher:
 
     # -- similar measures
 
-    def similar(
-        self,
-        chunk_id: str | None = None,
-        text: str | None = None,
-        k: int = 10,
-        per_locality: int = 1,
-        include_same_locality: bool = False,
-    ) -> dict[str, Any]:
-        """Passages like a chunk (or free text) from other localities, a few per locality (kb.similar)."""
-        from kb.similar import similar_passages
-
-        return similar_passages(self, chunk_id, text, k, per_locality, include_same_locality)
+    # passages like a chunk (or a text) from other localities, a few per locality
+    similar = similar_passages
