@@ -147,11 +147,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
-    from kb.search import parse_k
+    from kb.search import parse_filters, parse_k
 
     searcher = open_searcher(args)
+    filters = parse_filters(searcher.reader, args.locality, args.year, args.region, args.kind, args.province)
     out = searcher.similar(chunk_id=args.chunk_id if not args.text else None, text=args.text, k=parse_k(args.k),
-                           per_locality=parse_k(args.per_locality, default=1), include_same_locality=args.same_locality)
+                           per_locality=parse_k(args.per_locality, default=1), include_same_locality=args.same_locality, filters=filters)
     if args.json:
         _print_json(out)
     else:
@@ -236,6 +237,15 @@ def _setting_option(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(f"--{name}", type=setting.type, default=default, help=setting.cli_help())
 
 
+def _filter_flags(p: argparse.ArgumentParser) -> None:
+    """The filters search and similar share."""
+    p.add_argument("--locality")
+    p.add_argument("--year")
+    p.add_argument("--region", help="any level of the locality's chain: province, city or county (广东, 白云区)")
+    p.add_argument("--province", help="only this province (广东省, 重庆)")
+    p.add_argument("--kind", help="achievements, problems, plans or preamble")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kb", description="法治报告知识库 — search local rule-of-law reports.")
     for name in ("seeds", "index", "model"):
@@ -262,11 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("search", help="passages about a topic, grouped by locality")
     q.add_argument("query")
     q.add_argument("-k", default=None, help="number of passages (1-100, default 10)")
-    q.add_argument("--locality")
-    q.add_argument("--year")
-    q.add_argument("--region", help="any level of the locality's chain: province, city or county (广东, 白云区)")
-    q.add_argument("--province", help="only this province (广东省, 重庆)")
-    q.add_argument("--kind", help="achievements, problems, plans or preamble")
+    _filter_flags(q)
     q.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_search)
@@ -277,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("-k", default=None)
     m.add_argument("--per-locality", default=None, help="passages per locality (default 1)")
     m.add_argument("--same-locality", action="store_true", help="include the passage's own locality")
+    _filter_flags(m)
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=cmd_similar)
 

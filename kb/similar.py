@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from kb import relevance, tokens
 from kb.errors import NotFound, UsageError
-from kb.query import MAX_QUERY_CHARS, has_content, normalize_query
+from kb.query import MAX_QUERY_CHARS, Filters, has_content, normalize_query
 from kb.results import group_by_locality, highlight_terms, locality_key, passage
 
 if TYPE_CHECKING:
@@ -43,8 +43,10 @@ def similar_passages(
     k: int = 10,
     per_locality: int = 1,
     include_same_locality: bool = False,
+    filters: Filters | None = None,
 ) -> dict[str, Any]:
-    """Passages nearest to a chunk (or free text) from other localities, a few per locality."""
+    """Passages nearest to a chunk (or free text) from other localities, a few per locality, within the filters
+    (the same as a search's: locality, year, region, province, kind)."""
     from kb.search import DEPTH, fuse_scores
 
     t0 = time.perf_counter()
@@ -69,11 +71,13 @@ def similar_passages(
     pool = min(reader.n_chunks, DEPTH * POOL_FACTOR)
     terms = distinctive_words(searcher, words)
     signals = relevance.Signals(background=relevance.background_of(searcher._background, qvec))
-    d_rows, d_scores = reader.dense_search(qvec, pool)
-    signals.dense = dict(zip(d_rows.tolist(), d_scores.tolist(), strict=True))
-    if terms:
-        b_rows, b_scores = reader.bm25_search(terms, pool)
-        signals.bm25 = dict(zip(b_rows.tolist(), b_scores.tolist(), strict=True))
+    scope = searcher._allowed_rows(filters or Filters())
+    if not reader.scope_empty(scope):
+        d_rows, d_scores = reader.dense_search(qvec, pool, scope)
+        signals.dense = dict(zip(d_rows.tolist(), d_scores.tolist(), strict=True))
+        if terms:
+            b_rows, b_scores = reader.bm25_search(terms, pool, scope)
+            signals.bm25 = dict(zip(b_rows.tolist(), b_scores.tolist(), strict=True))
     ranked = fuse_scores(signals)
     exclude = locality_key(source_rec) if source_rec is not None and not include_same_locality else None
     picked = _pick(reader.chunks([r for r, _ in ranked]), [s for _, s in ranked], source_rec, exclude, per_locality, k)
@@ -84,6 +88,7 @@ def similar_passages(
         "query": chunk_id if chunk_id is not None else text,
         "normalized_query": query,
         "similar_by": terms,
+        "filters": {k_: v for k_, v in (filters or Filters()).__dict__.items() if v is not None},
         "source_passage": passage(source_rec, 1.0, 1.0, []) if source_rec else None,
         "took_ms": round((time.perf_counter() - t0) * 1000, 1),
         "results": results,

@@ -342,6 +342,13 @@ def test_similar_searches_the_sources_distinctive_words_beside_its_meaning(fake_
     assert any(r["highlights"] for r in out["results"])  # the words it was found by
     for g in out["by_locality"]:  # a card says whether it shares the words, or only the meaning
         assert g["match"] == ("keyword" if any(r["highlights"] for r in g["results"]) else "meaning")
+    # the search's filters: only passages within them, and none (not an error) when nothing is
+    from kb.query import Filters
+
+    kinds = s.similar(chunk_id=src["chunk_id"], k=5, filters=Filters(kind="problems"))
+    assert kinds["results"] and all(r["kind"] == "problems" for r in kinds["results"])
+    assert kinds["filters"] == {"kind": "problems"}
+    assert s.similar(chunk_id=src["chunk_id"], filters=Filters(year=1999))["results"] == []
     # a text is compared by its own words the same way
     free = s.similar(text="法律援助工作站接待来访群众", k=3)
     assert set(free["similar_by"]) <= set(tokens.tokenize("法律援助工作站接待来访群众")) and free["results"]

@@ -90,6 +90,13 @@ def test_api_similar(fake_client):
     assert any(r["locality"] == src["locality"] for r in two.get_json()["results"])
     by_text = fake_client.get("/api/similar", query_string={"text": "法律援助案件"}).get_json()
     assert by_text["source_passage"] is None and by_text["results"]
+    # the search's filters, validated the same way
+    other = next(r for r in out["results"] if r["province"])
+    only = fake_client.get("/api/similar", query_string={"id": src["chunk_id"], "province": other["province"]}).get_json()
+    assert only["filters"] == {"province": other["province"]} and only["results"]
+    assert all(r["province"] == other["province"] for r in only["results"])
+    bad = fake_client.get("/api/similar", query_string={"id": src["chunk_id"], "year": "20x4"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["param"] == "year"
 
 
 def test_api_docs_and_doc(fake_client, fake_searcher):
@@ -384,6 +391,11 @@ def test_similar_page(fake_client):
     assert cards and src["locality"] not in cards
     page2 = fake_client.get(f"/similar/{src['chunk_id']}?per_locality=2&same_locality=1").get_data(as_text=True)
     assert src["locality"] in _cards(page2)
+    # the source's province as a filter, one click away; once on, it shows and can be taken off
+    assert f"只看{src['province']}" in page and "by meaning and these words" in page
+    on = fake_client.get(f"/similar/{src['chunk_id']}", query_string={"province": src["province"], "same_locality": "1"})
+    html = on.get_data(as_text=True)
+    assert on.status_code == 200 and f'{src["province"]} ✕' in html and f"只看{src['province']}" not in html
 
 
 def test_compare_page(fake_client):

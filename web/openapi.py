@@ -95,6 +95,7 @@ SIMILAR = {
     "properties": {
         "query": _STR,
         "normalized_query": _STR,
+        "filters": {"type": "object", "description": "The filters applied (as in a search)."},
         "similar_by": {"type": "array", "items": _STR,
                        "description": "The source's most distinctive words (tf·idf), searched by BM25 beside its meaning."},
         "source_passage": {"oneOf": [{"$ref": "#/components/schemas/Result"}, {"type": "null"}]},
@@ -268,6 +269,7 @@ PATHS = {
                 _q("per_locality", f"Passages per locality (1–{MAX_PER_LOCALITY}).",
                    {"type": "integer", "minimum": 1, "maximum": MAX_PER_LOCALITY, "default": 1}),
                 _q("same_locality", "Include the passage's own locality.", {"type": "boolean", "default": False}),
+                *FILTER_PARAMS,
             ],
             "responses": {
                 "200": _ok("SimilarResponse", "Nearest passages, a few per locality."),

@@ -136,9 +136,10 @@ def compare_page() -> Any:
 
 @bp.get("/similar/<chunk_id>")
 def similar_page(chunk_id: str) -> Any:
-    k, per, same = similar_args()
+    k, per, same, filters = similar_args(searcher())
     with param("chunk_id"):
-        out = searcher().similar(chunk_id=chunk_id, k=k, per_locality=per, include_same_locality=same)
+        out = searcher().similar(chunk_id=chunk_id, k=k, per_locality=per, include_same_locality=same,
+                                 filters=filters)
     return render_template(
         "similar.html",
         out=out,

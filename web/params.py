@@ -85,9 +85,9 @@ def run_search(s: Searcher, q: str, k: int, filters: Filters, mode: str = "hybri
         return s.search(q, k=k, filters=filters, mode=mode)
 
 
-def similar_args() -> tuple[int, int, bool]:
-    """k, per_locality and same_locality of a similar-passages view."""
-    return k_arg(), int_arg("per_locality", 1, MAX_PER_LOCALITY, 1), bool_arg("same_locality")
+def similar_args(s: Searcher) -> tuple[int, int, bool, Filters]:
+    """k, per_locality, same_locality and the filters of a similar-passages view."""
+    return k_arg(), int_arg("per_locality", 1, MAX_PER_LOCALITY, 1), bool_arg("same_locality"), filters_arg(s)
 
 
 def hl_arg(text_len: int) -> tuple[int, int] | None:
