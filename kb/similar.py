@@ -17,12 +17,13 @@ if TYPE_CHECKING:
     from kb.search import Searcher
 
 # "More like this": the source's most distinctive words (tf·idf over the index) are searched by BM25 beside its
-# vector, and the two fused as a search fuses them. The bundled model puts every passage of these reports near
-# every other one (their boilerplate dominates), so the vector alone answered the same generic passages whatever
-# the source. With a judged passage as the source and the same query's judged passages elsewhere as the targets,
-# recall@5 went 0.21 → 0.43 on the real reports and 0.53 → 0.58 on the seeds (8 / 12 / 30 words: 0.38 / 0.40 /
-# 0.43 and 0.63 / 0.58 / 0.65; BENCHMARKS.md "Similar measures").
-TERMS = 20
+# vector, and the two fused as a search fuses them, the source's own passage (and locality) left out first. The
+# bundled model puts every passage of these reports near every other one (their boilerplate dominates), so the
+# vector alone answered the same generic passages whatever the source. With a judged passage as the source and the
+# same query's judged passages elsewhere as the targets, recall@5 went 0.21 → 0.49 on the real reports and
+# 0.53 → 0.65 on the seeds (12 / 20 / 40 / 60 words: 0.43 / 0.44 / 0.48 / 0.46 and 0.47 / 0.52 / 0.69 / 0.68;
+# BENCHMARKS.md "Similar measures").
+TERMS = 30
 POOL_FACTOR = 4  # candidates of each retriever, in multiples of the search's DEPTH
 # A count or an amount (五个, 万元, 余件) says nothing about what a measure is (the same figures on both dev sets)
 _AMOUNT = re.compile(r"([零一二三四五六七八九十百千两几]+[万亿]?|[余多])?[个件次项名场份所条户期批类家]"
@@ -78,9 +79,15 @@ def similar_passages(
         if terms:
             b_rows, b_scores = reader.bm25_search(terms, pool, scope)
             signals.bm25 = dict(zip(b_rows.tolist(), b_scores.tolist(), strict=True))
-    ranked = fuse_scores(signals)
     exclude = locality_key(source_rec) if source_rec is not None and not include_same_locality else None
-    picked = _pick(reader.chunks([r for r, _ in ranked]), [s for _, s in ranked], source_rec, exclude, per_locality, k)
+    # the source (and its locality, unless asked for) out before fusing: its own words score it, and its
+    # report's passages, far above any other, and each retriever's scores are read as shares of its best
+    records = {rec["row"]: rec for rec in reader.chunks(list({*signals.dense, *signals.bm25}))}
+    keep = {r for r, rec in records.items() if not _excluded(rec, source_rec, exclude)}
+    signals.dense = {r: v for r, v in signals.dense.items() if r in keep}
+    signals.bm25 = {r: v for r, v in signals.bm25.items() if r in keep}
+    ranked = fuse_scores(signals)
+    picked = _pick([records[r] for r, _ in ranked], [s for _, s in ranked], per_locality, k)
     best = picked[0][1] if picked else 1.0
     shown = highlight_terms(terms, [])
     results = [passage(rec, score, best, shown) for rec, score in picked]
@@ -100,15 +107,18 @@ def similar_passages(
     }
 
 
-def _pick(records: list[dict[str, Any]], scores: list[float], source: dict[str, Any] | None, exclude: str | None,
-          per_locality: int, k: int) -> list[tuple[dict[str, Any], float]]:
-    """The best passages in rank order, not the source, none of the excluded locality, per_locality at most each."""
+def _excluded(rec: dict[str, Any], source: dict[str, Any] | None, exclude: str | None) -> bool:
+    """The source passage itself, or a passage of the locality left out."""
+    return (source is not None and rec["chunk_id"] == source["chunk_id"]) or locality_key(rec) == exclude
+
+
+def _pick(records: list[dict[str, Any]], scores: list[float], per_locality: int,
+          k: int) -> list[tuple[dict[str, Any], float]]:
+    """The best passages in rank order, per_locality at most each."""
     per: dict[str, int] = {}
     picked: list[tuple[dict[str, Any], float]] = []
     for rec, score in zip(records, scores, strict=True):
         loc = locality_key(rec)
-        if (source is not None and rec["chunk_id"] == source["chunk_id"]) or loc == exclude:
-            continue
         if per.get(loc, 0) >= per_locality:
             continue
         per[loc] = per.get(loc, 0) + 1
