@@ -189,6 +189,46 @@ def test_a_metadata_list_with_each_value_on_the_next_line_is_chrome_its_date_and
     assert out.header.dates == ["2024-01-31"] and out.header.place_lines == ["云台镇"]
 
 
+def _wrap(paragraphs: list[str], columns: int = 68) -> str:
+    """Paragraphs cut at a fixed width, as a PDF-to-text tool prints them (a Chinese character is two columns)."""
+    from kb.clean.wrap import _width
+
+    lines = []
+    for para in paragraphs:
+        cur = ""
+        for c in para:
+            if _width(cur + c) > columns:
+                lines.append(cur)
+                cur = ""
+            cur += c
+        lines.append(cur)
+    return "\n".join(lines)
+
+
+def test_a_hard_wrapped_report_is_joined_back_into_its_paragraphs() -> None:
+    paras = [
+        "云台镇2023年法治政府建设工作报告",
+        "2023年，云台镇坚持以习近平法治思想为指导，全面推进依法行政，统筹推进法治政府建设各项工作，为全镇经济社会高质量发展提供了坚实法治保障。现将有关情况报告如下：",
+        "一、主要举措和成效",
+        "（一）强化组织领导。镇党委书记切实履行推进法治建设第一责任人职责，全年召开专题会议6次，研究解决法治建设重大问题，将法治建设纳入年度目标考核。",
+        "一是健全法律顾问制度，全镇18个村（社区）全部聘请法律顾问，实现全覆盖。",
+        "二是规范行政执法，全年办理行政处罚案件42件，开展案卷评查2次，执法APP使用率100%。",
+    ]
+    out = clean(_wrap(paras))
+    assert [r.kind for r in out.repairs].count("unwrap") >= 4
+    want = clean("\n".join(paras)).text
+    assert out.text == want  # the same text as the unwrapped report: headings and 一是/二是 on their own lines
+    assert out.header.title == "云台镇2023年法治政府建设工作报告"
+
+
+def test_lines_of_a_similar_length_are_not_a_wrap() -> None:
+    # a list of measures, each its own line and sentence, all about as long as each other
+    lines = [f"{town}建成公共法律服务工作站，配备专职人员两名。" for town in
+             ["东湖村", "西岭村", "南溪村", "北塘村", "中和村", "上林村"]]
+    out = clean("2023年,云台镇推进公共法律服务体系建设。\n" + "\n".join(lines))
+    assert "unwrap" not in [r.kind for r in out.repairs] and out.text.count("\n") == len(lines)
+
+
 def test_a_short_page_label_does_not_end_the_header_nor_become_the_title() -> None:
     out = clean("工作报告\n2021年青枫镇法治政府建设情况报告\n2021年,青枫镇坚持依法行政。")
     assert out.header.title == "2021年青枫镇法治政府建设情况报告"
