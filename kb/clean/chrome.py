@@ -30,6 +30,9 @@ _CHROME = [
         r"^【?(当前位置|网站地图|联系我们|版权所有|主办单位|承办单位)",
         r"^Copyright",
         r"^(本|该|此)?(文件|政策|文档)?(已失效|已废止|已过期|失效|废止|现行有效|有效)$",  # a disclosure page's validity badge
+        # an aggregator's cuts: "……(开头部分已省略650字)", "仅展示628字,全文共2002字"
+        r"^[.…]*\s*[(（]?\s*(开头|前面|中间|以上|以下|后面)?部分(内容)?已省略\s*\d*\s*字?\s*[)）]?$",
+        r"^(仅|只)(展示|显示|预览)(了)?\s*\d+\s*字",
     )
 ]
 # A government page's metadata block, however it is laid out: "索引号: …", "索 引 号: | … | 公开目录: | … |",
