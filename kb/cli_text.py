@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 # Repairs too many to list one by one in `kb show` (their counts are shown).
-_BULK_REPAIRS = ("traditional", "pinyin_gloss", "whitespace", "punctuation")
+_BULK_REPAIRS = ("traditional", "pinyin_gloss", "whitespace", "punctuation", "unwrap")
 # Localities without a match named in `kb search`'s text output; the rest is a count (40,000 at full scale).
 UNMATCHED_NAMED = 20
 

@@ -27,12 +27,13 @@ LEVEL_LABELS = {
     "unknown": "未知 unknown",
 }
 # Repair kinds that occur by the hundred and say little one by one: listed collapsed.
-BULK_REPAIRS = {"traditional", "pinyin_gloss", "punctuation", "whitespace"}
+BULK_REPAIRS = {"traditional", "pinyin_gloss", "punctuation", "whitespace", "unwrap"}
 REPAIR_LABELS = {
     "traditional": "繁转简 traditional → simplified",
     "pinyin_gloss": "拼音注音 pinyin gloss removed",
     "punctuation": "标点 punctuation",
     "whitespace": "空白 whitespace",
+    "unwrap": "断行合并 hard-wrapped line joined",
     "invisible": "不可见字符 invisible or control character removed",
     "mojibake": "乱码修复 GBK mojibake",
     "lost_char_restored": "缺字补回 lost character restored",
