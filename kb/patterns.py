@@ -1,4 +1,4 @@
-"""Shapes of a report's header and signature lines, shared by cleaning, metadata and chunking."""
+"""Shapes of a report's lines (header, signature, sentence ends), shared by ingest, cleaning, metadata and chunking."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ _DATE = r"(20\d\d|19\d\d)\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
 # A date anywhere in a line (`发布时间: 2022-01-21`), and a line that is only a date (a signature).
 DATE_IN_LINE = re.compile(_DATE)
 DATE_LINE = re.compile(rf"^{_DATE}$")
+# What ends a sentence (or a clause a heading may follow), as the last character of a line.
+SENTENCE_END = "。！？；：!?;:"
 # A line that is only a place or an issuing body: `江门市蓬江区荷塘镇人民政府`.
 PLACE_LINE = re.compile(r"^[\u4e00-\u9fff]{2,24}(省|市|区|县|镇|乡|街道|街道办事处|人民政府|委员会)$")
 

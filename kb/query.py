@@ -46,6 +46,10 @@ class Filters:
     def active(self) -> bool:
         return any(v is not None for v in (self.locality, self.year, self.region, self.kind, self.province))
 
+    def given(self) -> dict[str, Any]:
+        """The filters set, by name (as an answer reports them)."""
+        return {name: v for name, v in self.__dict__.items() if v is not None}
+
 
 def parse_k(value: Any, default: int = 10) -> int:
     """k from a CLI or URL value: a whole number 1..MAX_K (full-width digits accepted)."""

@@ -170,7 +170,7 @@ class Searcher:
             "normalized_query": norm,
             "expansions": expansions,
             "expansions_by_meaning": by_meaning,
-            "filters": {k_: v for k_, v in filters.__dict__.items() if v is not None},
+            "filters": filters.given(),
             "took_ms": round((time.perf_counter() - t0) * 1000, 1),
             "results": results,
             "by_locality": grouped,

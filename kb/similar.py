@@ -51,6 +51,7 @@ def similar_passages(
     from kb.search import DEPTH, fuse_scores
 
     t0 = time.perf_counter()
+    filters = filters or Filters()
     if (chunk_id is None) == (text is None):
         raise UsageError("give either a passage id or a text to compare with")
     reader = searcher.reader
@@ -72,7 +73,7 @@ def similar_passages(
     pool = min(reader.n_chunks, DEPTH * POOL_FACTOR)
     terms = distinctive_words(searcher, words)
     signals = relevance.Signals(background=relevance.background_of(searcher._background, qvec))
-    scope = searcher._allowed_rows(filters or Filters())
+    scope = searcher._allowed_rows(filters)
     if not reader.scope_empty(scope):
         d_rows, d_scores = reader.dense_search(qvec, pool, scope)
         signals.dense = dict(zip(d_rows.tolist(), d_scores.tolist(), strict=True))
@@ -95,7 +96,7 @@ def similar_passages(
         "query": chunk_id if chunk_id is not None else text,
         "normalized_query": query,
         "similar_by": terms,
-        "filters": {k_: v for k_, v in (filters or Filters()).__dict__.items() if v is not None},
+        "filters": filters.given(),
         "source_passage": passage(source_rec, 1.0, 1.0, []) if source_rec else None,
         "took_ms": round((time.perf_counter() - t0) * 1000, 1),
         "results": results,

@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,11 +54,16 @@ def shipped_path(glossary: Glossary, model_id: str, folder: Path | None = None) 
     return (folder or SHIPPED) / f"{SHIPPED_PREFIX}{_key(glossary, model_id)}.npy"
 
 
-def _save(path: Path, vectors: np.ndarray) -> None:
+def _publish(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write a file through a temporary one beside it, so a reader never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp-{os.getpid()}.npy")
-    np.save(tmp, vectors.astype(np.float16))  # half the size; the similarities only need 3 digits
+    write(tmp)
     os.replace(tmp, path)
+
+
+def _save(path: Path, vectors: np.ndarray) -> None:
+    _publish(path, lambda tmp: np.save(tmp, vectors.astype(np.float16)))  # half the size; 3 digits suffice
 
 
 class _AsQueries:
@@ -89,10 +95,7 @@ def ensure_term_vectors(root: Path, glossary: Glossary, embedder: Embedder,
     embedded = 0
     shipped = shipped_path(glossary, embedder.model_id)
     if not path.exists() and shipped.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp-{os.getpid()}.npy")
-        shutil.copyfile(shipped, tmp)
-        os.replace(tmp, path)
+        _publish(path, lambda tmp: shutil.copyfile(shipped, tmp))
     elif not path.exists():
         vectors, embedded = embed_phrasings(glossary, embedder, open_cache, progress)
         _save(path, vectors)

@@ -30,9 +30,10 @@ def api_similar() -> Any:
     chunk_id, text = arg("id"), request.args.get("text")
     if (chunk_id is None) == (text is None):
         raise HttpError(400, "give either id (a passage id from search results) or text, not both", param="id")
-    k, per, same, filters = similar_args(searcher())
+    s = searcher()
+    k, per, same, filters = similar_args(s)
     with param("id" if chunk_id is not None else "text"):
-        out = searcher().similar(
+        out = s.similar(
             chunk_id=chunk_id, text=text, k=k, per_locality=per, include_same_locality=same, filters=filters
         )
     return jsonify(out)

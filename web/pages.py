@@ -136,10 +136,10 @@ def compare_page() -> Any:
 
 @bp.get("/similar/<chunk_id>")
 def similar_page(chunk_id: str) -> Any:
-    k, per, same, filters = similar_args(searcher())
+    s = searcher()
+    k, per, same, filters = similar_args(s)
     with param("chunk_id"):
-        out = searcher().similar(chunk_id=chunk_id, k=k, per_locality=per, include_same_locality=same,
-                                 filters=filters)
+        out = s.similar(chunk_id=chunk_id, k=k, per_locality=per, include_same_locality=same, filters=filters)
     return render_template(
         "similar.html",
         out=out,

@@ -62,6 +62,8 @@ _BYLINE = re.compile(r"^(文章|信息)?(来源|出处|日期|时间|发布时�
 # 某某区人民政府 2019年12月3日星期二): removed, its date not kept.
 _TODAY_WIDGET = re.compile(r"^(今天是|今日是|当前时间)|20\d\d\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日\s*(星期|周)[一二三四五六日天]")
 # A list marker a page puts before its chrome ("- 分享到 :", "• 索 引 号"), read past when matching it.
+# A line holding a sentence: report text, never page furniture.
+_SENTENCE = re.compile(r"[。;!?]")
 _LIST_MARK = re.compile(r"^[-•·*▪◆■●]+\s*")
 _HEADING_START = re.compile(r"^([一二三四五六七八九十]+[、.]|\([一二三四五六七八九十]+\)|\d+[.、])")
 # Only the first lines of a page hold a title, a date or a place line.
@@ -88,7 +90,7 @@ def _empty_label(line: str) -> str | None:
 
 def _is_label_value(line: str) -> bool:
     """A short line that can be a label's value: no sentence, no label, no report title (报告, 总结)."""
-    return (len(line) <= 40 and not re.search(r"[。;!?]", line) and not _META_LABEL.match(_LAYOUT.sub("", line))
+    return (len(line) <= 40 and not _SENTENCE.search(line) and not _META_LABEL.match(_LAYOUT.sub("", line))
             and "报告" not in line and "总结" not in line)
 
 
@@ -115,7 +117,7 @@ def strip_chrome(text: str, header: Header) -> list[Edit]:
         # the line just before, when it was a place or issuing body ("" after any other line, chrome included)
         prev_place, place_before = place_before, ""
         in_header = not body and header_lines < HEADER_LINES
-        if in_header and _TODAY_WIDGET.search(s) and not re.search(r"[。;!?]", s) and len(s) <= 40:
+        if in_header and _TODAY_WIDGET.search(s) and not _SENTENCE.search(s) and len(s) <= 40:
             edits.append(Edit(span[0], min(span[1], len(text)), "", "chrome"))
             continue
         bare = _LIST_MARK.sub("", s)
@@ -179,7 +181,7 @@ def issuer_of(line: str) -> str | None:
 
 def is_page_furniture(line: str) -> bool:
     """A metadata-block row, a navigation row or a portal link line: no report says these."""
-    if re.search(r"[。;!?]", line):
+    if _SENTENCE.search(line):
         return False
     bare = _LAYOUT.sub("", line)
     if _BYLINE.match(bare) and len(line) <= 100:
@@ -201,7 +203,7 @@ def is_page_furniture(line: str) -> bool:
 def is_body_line(line: str) -> bool:
     """A line of the report's body, which ends the header: a sentence, a numbered heading, an addressee line
     (区委、区政府:) or a long line. A short line of the page (a section label, a site name) does not."""
-    return (len(line) > 60 or bool(re.search(r"[。;!?]", line)) or bool(_HEADING_START.match(line))
+    return (len(line) > 60 or bool(_SENTENCE.search(line)) or bool(_HEADING_START.match(line))
             or line.endswith((":", "：")))
 
 

@@ -6,8 +6,8 @@ import re
 from collections import Counter
 
 from kb.clean.edits import Edit
+from kb.patterns import SENTENCE_END
 
-_SENTENCE_END = "。！？；：!?;:"
 # The report's numbered structure (一、 › (一) › 一是 / 1.): a line starting with it after a finished sentence
 # begins a new paragraph even where the line before reaches the margin.
 _HEADING = re.compile(r"^([一二三四五六七八九十]+[、.]|[(（][一二三四五六七八九十\d]+[)）]|\d+[.、]|[一二三四五六七八九十]+是"
@@ -37,7 +37,7 @@ def wrap_width(lines: list[str]) -> int | None:
     for width in sorted(counts, reverse=True):
         near = [ln for w, ln in long if width - SLACK <= w <= width]
         # a wrap cuts sentences anywhere; lines that all end a sentence are paragraphs of a similar length
-        cut = sum(ln[-1:] not in _SENTENCE_END for ln in near)
+        cut = sum(ln[-1:] not in SENTENCE_END for ln in near)
         if len(near) >= max(MIN_SHARE * len(long), MIN_LINES) and cut * 2 > len(near):
             return width
     return None
@@ -55,7 +55,7 @@ def join_wrapped_lines(text: str) -> list[Edit]:
     for line, nxt in zip(lines, lines[1:], strict=False):
         pos += len(line) + 1
         s = line.rstrip()
-        heading = s[-1:] in _SENTENCE_END and bool(_HEADING.match(nxt.lstrip()))
+        heading = s[-1:] in SENTENCE_END and bool(_HEADING.match(nxt.lstrip()))
         if _width(s) >= width - SLACK and nxt.strip() and not heading:
             # Chinese runs on without a space; a Latin word broken at the margin keeps one
             sep = " " if re.search(r"[A-Za-z]$", s) and re.match(r"\s*[A-Za-z0-9]", nxt) else ""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kb.ingest.base import Extracted, IngestError
 from kb.ingest.text import checked
+from kb.patterns import SENTENCE_END
 
 # Fonts often map CJK characters to their radical forms; NFKC folds the Kangxi ones (⼭ → 山), these remain.
 _RADICALS = str.maketrans({
@@ -23,7 +24,6 @@ _RADICALS = str.maketrans({
 })
 _PAGE_NUMBER = re.compile(r"^[-—–_\s]*(第\s*\d+\s*页(\s*[,，/]?\s*共\s*\d+\s*页)?|\d+(\s*/\s*\d+)?|page\s*\d+(\s*of\s*\d+)?)[-—–_\s]*$", re.I)
 _HEADING = re.compile(r"^([一二三四五六七八九十]+、|[(（][一二三四五六七八九十]+[)）]|第[一二三四五六七八九十]+[章节部分])")
-_SENTENCE_END = "。！？；：!?;:"
 # how many lines at the top and bottom of a page are looked at for running headers and footers
 _BAND = 3
 
@@ -110,7 +110,7 @@ def _paragraphs(pages: list[list[_Line]]) -> list[str]:
         for ln in lines:
             indented = ln.x0 - left > 0.8 * em
             short = prev is not None and prev.x1 < prev_right - 2.5 * em
-            heading = bool(_HEADING.match(ln.text)) and bool(paras) and paras[-1][-1:] in _SENTENCE_END
+            heading = bool(_HEADING.match(ln.text)) and bool(paras) and paras[-1][-1:] in SENTENCE_END
             if prev is None or indented or short or heading:
                 paras.append(ln.text)
             else:
