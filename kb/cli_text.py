@@ -33,7 +33,7 @@ def document(record: dict[str, Any]) -> str:
     chain = " › ".join(record.get("chain") or [])
     lines = [
         f"# {record['title']}",
-        f"{record['locality']} · {record['region']} · {record['province']} · {record['year']} · {record['published']}",
+        " · ".join(str(record[k] or "—") for k in ("locality", "region", "province", "year", "published")),
         *([f"{chain} {record.get('division_code') or ''}".rstrip()] if chain else []),
         "\n## Sections",
         *section_lines(record["sections"]),

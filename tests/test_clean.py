@@ -231,6 +231,54 @@ def test_lines_of_a_similar_length_are_not_a_wrap() -> None:
     assert "unwrap" not in [r.kind for r in out.repairs] and out.text.count("\n") == len(lines)
 
 
+def test_a_report_flattened_onto_one_line_gets_its_line_breaks_back() -> None:
+    lines = [
+        "中共云台镇委员会云台镇人民政府关于2024年度法治政府建设情况的报告",
+        "中共青山县委、青山县人民政府:",
+        "2024年,云台镇坚持以习近平法治思想为指导,全面推进依法行政,统筹推进法治政府建设各项工作。现将有关情况报告如下:",
+        "一、主要举措和成效",
+        "(一)强化组织领导。镇党委书记切实履行推进法治建设第一责任人职责,全年召开专题会议6次,研究解决法治建设重大问题。",
+        "(二)规范行政执法。全年办理行政处罚案件42件,开展案卷评查2次,执法记录仪使用率100%。",
+        "二、存在的不足",
+        "1.法治宣传的针对性不强,村(社区)法律明白人作用发挥不够。",
+    ]
+    out = clean(" ".join(lines))
+    assert out.text == clean("\n".join(lines)).text  # the lines of the typed report, title taken as the title
+    assert out.header.title == lines[0]
+    assert [r.kind for r in out.repairs].count("reline") == len(lines) - 1
+
+
+def test_a_long_paragraph_with_a_spaced_number_is_not_split() -> None:
+    para = ("2024年,云台镇持续深化“放管服”改革,政务服务事项网上可办率达98%,全年办理各类事项1.2万件, 1.群众满意率"
+            "保持在99%以上;同时推进综合行政执法改革,整合执法力量,组建镇综合行政执法队,全年开展联合执法行动36次,"
+            "查处违法建设、占道经营等问题210起,办结率100%,群众对执法工作的满意度明显提升,基层治理能力持续增强。"
+            "下一步,云台镇将继续完善执法协调机制,加强执法人员培训,推进执法规范化建设,切实提升执法效能和服务水平。")
+    assert len(para) >= 200
+    out = clean(para)
+    assert out.text == para and "reline" not in [r.kind for r in out.repairs]
+
+
+def test_a_metadata_table_row_of_dates_and_issuer_is_chrome_its_facts_kept() -> None:
+    page = "\n".join(["| 标题: | 云台镇2025年度法治政府建设情况报告 | ||", "|---|---|---|---|",
+                      "| 发文日期: | 2026-01-06 | 发布机构: | 青山县云台镇人民政府 |", "2025年,云台镇坚持依法行政。"])
+    out = clean(page)
+    assert out.text == "2025年,云台镇坚持依法行政。"
+    assert out.header.dates == ["2026-01-06"] and out.header.place_lines == ["青山县云台镇人民政府"]
+
+
+def test_share_controls_and_footer_links_are_chrome() -> None:
+    page = "\n".join(["内容", "发送至邮箱", "2025年,云台镇坚持依法行政。", "相关词条", "热门词条", "联络我们"])
+    assert clean(page).text == "2025年,云台镇坚持依法行政。"
+
+
+def test_a_speech_dateline_under_the_title_is_the_report_date_not_its_text() -> None:
+    page = "\n".join(["青山县人民政府2024年度法治政府建设情况报告", "2025年3月17日在青山县第十六届人民代表大会",
+                      "常务委员会第二十四次会议上", "主任、各位副主任、委员:", "现将我县2024年法治政府建设情况报告如下:"])
+    out = clean(page)
+    assert out.header.dates == ["2025-03-17"] and out.header.title == "青山县人民政府2024年度法治政府建设情况报告"
+    assert out.text == "主任、各位副主任、委员:\n现将我县2024年法治政府建设情况报告如下:"
+
+
 def test_a_short_page_label_does_not_end_the_header_nor_become_the_title() -> None:
     out = clean("工作报告\n2021年青枫镇法治政府建设情况报告\n2021年,青枫镇坚持依法行政。")
     assert out.header.title == "2021年青枫镇法治政府建设情况报告"

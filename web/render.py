@@ -34,6 +34,7 @@ REPAIR_LABELS = {
     "punctuation": "标点 punctuation",
     "whitespace": "空白 whitespace",
     "unwrap": "断行合并 hard-wrapped line joined",
+    "reline": "断行恢复 line break restored",
     "invisible": "不可见字符 invisible or control character removed",
     "mojibake": "乱码修复 GBK mojibake",
     "lost_char_restored": "缺字补回 lost character restored",

@@ -16,7 +16,7 @@ from kb.clean.normalize import (
     remove_glosses,
     simplify,
 )
-from kb.clean.wrap import join_wrapped_lines
+from kb.clean.wrap import join_wrapped_lines, split_flattened_lines
 from kb.model import Repair
 from kb.patterns import Header
 
@@ -34,7 +34,7 @@ class Cleaned:
 
 def clean(raw: str) -> Cleaned:
     """Repair a scraped report: invisible characters, mojibake, pinyin glosses, traditional characters,
-    punctuation, spaces, hard-wrapped lines, chrome."""
+    punctuation, spaces, flattened and hard-wrapped lines, chrome."""
     doc = EditableText(raw.replace("\r\n", "\n").replace("\r", "\n"))
     doc.apply(drop_invisible(doc.text))  # first: a NUL or zero-width space inside a word hides it from every pass
     doc.apply(repair_mojibake(doc.text))
@@ -43,6 +43,7 @@ def clean(raw: str) -> Cleaned:
     doc.apply(fold_punctuation(doc.text))
     doc.apply(fix_punctuation_runs(doc.text))
     doc.apply(normalize_spaces(doc.text))
+    doc.apply(split_flattened_lines(doc.text))  # after the spaces: one space sets a flattened line's parts apart
     doc.apply(join_wrapped_lines(doc.text))  # after the spaces: a line's width is counted on its clean form
     header = Header()
     doc.apply(strip_chrome(doc.text, header))

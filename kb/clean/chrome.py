@@ -38,12 +38,14 @@ _CHROME = [
 # A government page's metadata block, however it is laid out: "索引号: …", "索 引 号: | … | 公开目录: | … |",
 # "| [ 主题分类 ] | 公安、安全 | [ 发布日期 ] | 2026-02-11 |". Read with the layout characters taken out.
 _LAYOUT = re.compile(r"[\s|\[\]【】•·●◆■▪*/-]")
-_LABELS = (r"(信息索引号|审核程序|公开时限|公开形式|责任部门|责任科室|文件编号|索引号|主题分类|体裁分类|服务对象分类|组配分类|发布机构|发文机关|发文字号|文号|成文日期|发布日期|生效日期|废止日期"
+_LABELS = (r"(信息索引号|审核程序|公开时限|公开形式|责任部门|责任科室|文件编号|索引号|主题分类|体裁分类|服务对象分类|组配分类|发布机构|发文机关|发文字号|文号|成文日期|发文日期|印发日期|公开日期"
+           r"|发布日期|生效日期|废止日期"
            r"|有效性|时效性|备注|公开目录|公开方式|公开范围|主题词|信息来源|来源|名称|标题|所属机构|信息分类|公文生成日期|内容概述)")
 _META_LABEL = re.compile("^" + _LABELS)
 _ANY_LABEL = re.compile(_LABELS)
 # Labels no report sentence starts with: a row that glues its value on ("发布机构屏边县新华乡人民政府", "时效性有效")
-_GLUED_LABEL = re.compile(r"^(索引号|主题分类|体裁分类|发布机构|发文机关|发文字号|文号|成文日期|发布日期|生效日期|废止日期|有效性"
+_GLUED_LABEL = re.compile(r"^(索引号|主题分类|体裁分类|发布机构|发文机关|发文字号|文号|成文日期|发文日期|印发日期|公开日期|发布日期"
+                          r"|生效日期|废止日期|有效性"
                           r"|时效性|公开方式|公开范围|所属机构|公文生成日期)")
 # The issuing body a metadata block names: kept as a place line, the block's only word on where the report is from.
 _ISSUER = re.compile(r"(发布机构|发文机关|所属机构)[:：]?")
@@ -51,9 +53,12 @@ _ISSUER = re.compile(r"(发布机构|发文机关|所属机构)[:：]?")
 # portal links over it (关怀版, 无障碍, 中国政府网 | …人民政府网).
 _NAV_ITEM = re.compile(r"^(首页|政务公开|政务服务|政民互动|互动交流|\S{0,6}信息公开(目录|专栏)?|网站地图|新闻中心|走进\S{1,6}"
                        r"|魅力\S{1,6}|数据发布|招商引资|部门街镇|专题专栏|办事服务|公众参与|政策文件"
-                       r"|搜索|站内搜索|高级搜索|全文检索|检索|搜索位置|匹配度|排序|标题|正文|全文)$")  # and the site's search form
+                       r"|搜索|站内搜索|高级搜索|全文检索|检索|搜索位置|匹配度|排序|标题|正文|全文|内容"  # the site's search form
+                       r"|联系我们|联络我们|关于我们|网站声明|免责声明|隐私政策|友情链接|相关链接|相关文章|相关阅读|推荐阅读"
+                       r"|相关词条|热门词条|热点推荐|热门文章)$")  # and the footer's links
 _PORTAL = re.compile(r"^(关怀版|长者版|适老版|无障碍(浏览|阅读)?|简体版?|繁体版?|English)$|政府网$|门户网站$")
-_CONTROL = re.compile(r"^[\[【]*(打印(本页|此页)?|关闭(窗口|本页)?|字[体号][:：]?|[大中小]|默认|收藏|分享(到)?|返回顶部)[\]】]*$")
+_CONTROL = re.compile(r"^[\[【]*(打印(本页|此页)?|关闭(窗口|本页)?|字[体号][:：]?|[大中小]|默认|收藏|分享(到)?|返回顶部"
+                      r"|发送(至|到)邮箱|推荐给(朋友|好友)|纠错)[\]】]*$")
 # A page's byline row, label first: "日期:2023年05月11日 作者:… 来源:… 点击:[]", "浏览:5072次 时间:2022-12-07 来源:本站",
 # "文章来源:司法局 更新时间:2021/03/29". Its date is the page's.
 _BYLINE = re.compile(r"^(文章|信息)?(来源|出处|日期|时间|发布时间|更新时间|发表时间|作者|点击|点击数|点击量|浏览|浏览量|浏览次数"
@@ -66,6 +71,9 @@ _TODAY_WIDGET = re.compile(r"^(今天是|今日是|当前时间)|20\d\d\s*年\s*
 _SENTENCE = re.compile(r"[。;!?]")
 _LIST_MARK = re.compile(r"^[-•·*▪◆■●]+\s*")
 _HEADING_START = re.compile(r"^([一二三四五六七八九十]+[、.]|\([一二三四五六七八九十]+\)|\d+[.、])")
+# A speech's dateline, on one line or two, under the title of a report made to a people's congress:
+# "2025年3月17日在某某县第十六届人民代表大会" / "常务委员会第二十四次会议上". Its date is the report's.
+_DATELINE = re.compile(rf"^(({DATE_IN_LINE.pattern})\s*在[^。;!?:]{{2,60}}|[^。;!?:,]{{2,40}}会议上)$")
 # Only the first lines of a page hold a title, a date or a place line.
 HEADER_LINES = 6
 
@@ -133,10 +141,8 @@ def strip_chrome(text: str, header: Header) -> list[Edit]:
         if in_header and s in seen_header:
             edits.append(Edit(span[0], min(span[1], len(text)), "", "duplicate_line"))
             continue
-        if in_header and DATE_LINE.match(s):
-            d = iso_date(DATE_LINE.match(s))  # type: ignore[arg-type]
-            if d:
-                header.dates.append(d)
+        if in_header and (DATE_LINE.match(s) or _DATELINE.match(s)):
+            _keep_facts(s, header)
             seen_header.add(s)
             edits.append(Edit(span[0], min(span[1], len(text)), "", "header_date"))
             continue

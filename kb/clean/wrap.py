@@ -1,4 +1,4 @@
-"""Hard-wrapped text (a PDF or an e-mail saved as text, every line cut at the same width) joined back into lines."""
+"""Line breaks a page lost or gained: hard-wrapped text joined back into lines, a flattened report split again."""
 
 from __future__ import annotations
 
@@ -60,4 +60,35 @@ def join_wrapped_lines(text: str) -> list[Edit]:
             # Chinese runs on without a space; a Latin word broken at the margin keeps one
             sep = " " if re.search(r"[A-Za-z]$", s) and re.match(r"\s*[A-Za-z0-9]", nxt) else ""
             edits.append(Edit(pos - 1, pos, sep, "unwrap"))
+    return edits
+
+
+# A page that lost its line breaks sets the report's parts apart with spaces on one line ("…汇报如下: 一、主要措施
+#和成效 (一)强化组织引领,…"): a space before a numbered heading (一、, (一), 第一章, 1. before a word) is where a
+# line began.
+_FLAT_MARK = re.compile(r" (?=[一二三四五六七八九十]+、|\([一二三四五六七八九十]+\)|第[一二三四五六七八九十]+[章节部分]"
+                        r"|\d{1,2}[.、][\u4e00-\u9fff])")
+# A line is flattened when it is this long and holds this many such spaces: a typed paragraph holds none.
+FLAT_CHARS = 200
+FLAT_MARKS = 2
+# On a flattened line, before its first sentence: the title and addressee lines ("…的报告 中共海宁市委、海宁市人民
+# 政府: 2024年,…"), each a run of words without a sentence's punctuation, ended by a space.
+_FLAT_HEAD = re.compile(r"[^ 。,;!?]{4,80}(?= )")
+
+
+def split_flattened_lines(text: str) -> list[Edit]:
+    """Put back the line breaks of a report flattened onto one line: before each numbered heading, and after
+    the title and addressee runs it starts with."""
+    edits: list[Edit] = []
+    pos = 0
+    for line in text.split("\n"):
+        marks = list(_FLAT_MARK.finditer(line))
+        if len(line) >= FLAT_CHARS and len(marks) >= FLAT_MARKS:
+            cuts = {m.start() for m in marks}
+            start = 0
+            while (head := _FLAT_HEAD.match(line, start)) and head.end() < marks[0].start():
+                cuts.add(head.end())
+                start = head.end() + 1
+            edits += [Edit(pos + c, pos + c + 1, "\n", "reline") for c in sorted(cuts)]
+        pos += len(line) + 1
     return edits
