@@ -201,6 +201,10 @@ _YEAR_SPAN = re.compile(r"20\d\d\s*(?:年\s*)?[—–\-~～至到]+\s*(20\d\d)\s
 _TODAY = re.compile(r"今天是[^\n]{0,30}")
 
 
+_REPORTS_ON = re.compile(r"现将[^。;\n]{0,30}?(20\d\d)\s*年(?!\d)[^。;\n]{0,40}?(报告|汇报|总结)如下")
+SCAN_OPENING = 1500  # the "现将…报告如下" sentence closes a report's preamble
+
+
 def find_year(text: str, title: str | None, published: str | None) -> int | None:
     """The year reported on: from the title, else the opening sentence, else the year the body names most
     (20XX年度 twice; outline spans, page dates and years after publication not at all)."""
@@ -208,6 +212,11 @@ def find_year(text: str, title: str | None, published: str | None) -> int | None
         m = _YEAR.search(title)
         if m:
             return int(m.group(1))
+    # the report says which year it reports on: "现将我镇2024年法治政府建设情况报告如下" (the opening also cites
+    # other years: "在2023年工作基础上")
+    m = _REPORTS_ON.search(text[:SCAN_OPENING])
+    if m:
+        return int(m.group(1))
     first = text.lstrip()[:40]
     m = re.match(r"\s*(20\d\d)\s*年(?!\d)", first) or re.search(r"(20\d\d)年(以来|度|,|全年)", first)
     if m:

@@ -279,6 +279,23 @@ def test_a_speech_dateline_under_the_title_is_the_report_date_not_its_text() -> 
     assert out.text == "主任、各位副主任、委员:\n现将我县2024年法治政府建设情况报告如下:"
 
 
+def test_a_title_broken_inside_a_phrase_is_joined() -> None:
+    out = clean("关于青山县云台镇2025年度法治政府\n建设情况的报告\n2025年,云台镇坚持依法行政。")
+    assert out.header.title == "关于青山县云台镇2025年度法治政府建设情况的报告" and out.header.headline is None
+    assert out.text == "2025年,云台镇坚持依法行政。"
+
+
+def test_a_site_headline_is_not_joined_to_the_title_under_it() -> None:
+    out = clean("青山县法治政府建设专栏\n2021年云台镇法治政府建设情况报告\n2021年,云台镇坚持依法行政。")
+    assert out.header.title == "2021年云台镇法治政府建设情况报告"
+
+
+def test_a_document_file_name_as_the_first_line_is_its_title() -> None:
+    out = clean("云台镇2020年法治政府建设情况.docx\n2020年,在区委、区政府的正确领导下,云台镇严格依法行政。")
+    assert out.header.title == "云台镇2020年法治政府建设情况"
+    assert out.text.startswith("2020年,在区委")
+
+
 def test_a_short_page_label_does_not_end_the_header_nor_become_the_title() -> None:
     out = clean("工作报告\n2021年青枫镇法治政府建设情况报告\n2021年,青枫镇坚持依法行政。")
     assert out.header.title == "2021年青枫镇法治政府建设情况报告"

@@ -116,6 +116,9 @@ def test_a_title_name_the_table_does_not_know_is_flagged_unverified() -> None:
         ("今天是2019年5月3日 星期五\n今年以来,我镇按照《2023年度法治政府建设工作要点》推进工作。", 2023),
         ("今年以来,我街道贯彻《法治政府建设实施纲要(2021—2025年)》,落实《区2022年度法治政府建设工作方案》。"
          "对照纲要(2021-2025年)要求完成任务。", 2022),
+        # the sentence that says which year is reported on outweighs the years the opening cites
+        ("在上级的领导下,我镇在2023年工作基础上稳步提升,2023年度考核优秀。现将我镇2024年法治政府建设情况报告如下。"
+         "一、压实责任。全镇完成2023年度遗留任务。", 2024),
     ],
 )
 def test_the_year_comes_from_the_report_not_page_dates_or_outline_spans(text: str, year: int) -> None:
@@ -140,3 +143,10 @@ def test_the_scan_is_bounded_on_a_huge_report(monkeypatch: pytest.MonkeyPatch) -
     place = loc.find_locality(body)
     assert place.written == "清溪镇" and place.chain[1] == "东莞市"
     assert max(seen) <= loc.SCAN_CHARS  # the work does not grow with the report
+
+
+def test_a_subdistrict_that_speaks_as_街道_without_its_name_is_not_its_county() -> None:
+    # "街道按照《房县…》": the report is a subdistrict's, which it never names; 房县 is only its county
+    m = _meta("为进一步加强法治政府建设,2021年来,街道按照《房县法治政府建设实施方案》的要求,创建全县法治文明辖区。"
+              "现将2021年工作情况报告如下。")
+    assert m.locality is None and m.place.status == "unnamed"

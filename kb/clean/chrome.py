@@ -74,6 +74,7 @@ _HEADING_START = re.compile(r"^([一二三四五六七八九十]+[、.]|\([一�
 # A speech's dateline, on one line or two, under the title of a report made to a people's congress:
 # "2025年3月17日在某某县第十六届人民代表大会" / "常务委员会第二十四次会议上". Its date is the report's.
 _DATELINE = re.compile(rf"^(({DATE_IN_LINE.pattern})\s*在[^。;!?:]{{2,60}}|[^。;!?:,]{{2,40}}会议上)$")
+_DOC_FILE = re.compile(r"\.(docx?|wps|pdf|txt)$", re.IGNORECASE)
 # Only the first lines of a page hold a title, a date or a place line.
 HEADER_LINES = 6
 
@@ -110,6 +111,7 @@ def strip_chrome(text: str, header: Header) -> list[Edit]:
     header_lines = 0  # lines kept before the body, which ends the header
     body = False
     place_before = ""
+    after_headline = False  # the line before was taken as the headline
     pending: str | None = None  # a metadata label whose value is on the next line
     for line in text.split("\n"):
         span = (pos, pos + len(line) + 1)
@@ -124,11 +126,12 @@ def strip_chrome(text: str, header: Header) -> list[Edit]:
             continue
         # the line just before, when it was a place or issuing body ("" after any other line, chrome included)
         prev_place, place_before = place_before, ""
+        headline_before, after_headline = after_headline, False
         in_header = not body and header_lines < HEADER_LINES
         if in_header and _TODAY_WIDGET.search(s) and not _SENTENCE.search(s) and len(s) <= 40:
             edits.append(Edit(span[0], min(span[1], len(text)), "", "chrome"))
             continue
-        bare = _LIST_MARK.sub("", s)
+        bare = _DOC_FILE.sub("", _LIST_MARK.sub("", s))  # a document-sharing page's file name: its title
         # a line of marks only ("-"), or in the header a bare ASCII word (the page template's "Document")
         stray = not re.search(r"\w", s) or (in_header and bare.isascii() and not re.search(r"\d", bare) and len(bare) <= 30)
         if stray or any(p.search(bare) for p in _CHROME) or is_page_furniture(s):
@@ -152,12 +155,18 @@ def strip_chrome(text: str, header: Header) -> list[Edit]:
             edits.append(Edit(span[0], min(span[1], len(text)), "", "header_place"))
             place_before = s
             continue
-        if in_header and header.title is None and _is_title_like(bare) and len(bare) >= 8:
+        # the end of a title broken inside a phrase ("关于某某区2025年度法治政府" / "建设情况的报告"), too short alone
+        tail = headline_before and len(bare) < 8
+        if in_header and header.title is None and _is_title_like(bare) and (len(bare) >= 8 or tail):
             if "报告" in s or "总结" in s or "情况" in s:
                 # a title set on two lines: the issuing body, then "2022年度…报告" (or "关于…")
-                header.title = prev_place + bare if prev_place and re.match(r"(20\d\d|关于)", bare) else bare
+                if tail:
+                    header.title, header.headline = f"{header.headline}{bare}", None
+                else:
+                    header.title = prev_place + bare if prev_place and re.match(r"(20\d\d|关于)", bare) else bare
             elif header.headline is None:
                 header.headline = bare
+                after_headline = True
             else:
                 header_lines += 1
                 continue
