@@ -53,6 +53,8 @@ def search_answer(out: dict[str, Any]) -> str:
     lines = [f"{out['normalized_query']}  ({out['took_ms']} ms)"]
     if out.get("expansions"):
         lines.append("  glossary: " + ", ".join(out["expansions"][:8]))
+    if out.get("translations"):
+        lines.append("  dictionary: " + "; ".join(f"{t['en']} → {' '.join(t['zh'])}" for t in out["translations"]))
     if out.get("similar_by"):
         lines.append("  by meaning and these words: " + ", ".join(out["similar_by"]))
     for g in out["by_locality"]:

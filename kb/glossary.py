@@ -134,6 +134,14 @@ class Glossary:
                     part.append(term)
         return parts
 
+    def uncovered(self, query: str) -> str:
+        """The query with the English phrases the glossary knows blanked out: what is left for the dictionary
+        (kb.translate) to read word by word."""
+        out = list(query)
+        for span in _select(self._en_spans(query), len(query)):
+            out[span.start : span.end] = " " * (span.end - span.start)
+        return "".join(out)
+
     def _zh_spans(self, query: str) -> list[_Span]:
         text = query.translate(_ASCII_LOWER)
         spans: list[_Span] = []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from kb import glossary, relevance, termvec, tokens
+from kb import glossary, relevance, termvec, tokens, translate
 from kb.embed import Embedder
 from kb.errors import UsageError
 from kb.query import (  # noqa: F401  (re-exported: the CLI, web and tests import them from here)
@@ -138,13 +139,16 @@ class Searcher:
         expansions = direct + related
         q_tokens = tokens.tokenize(norm)
         x_tokens = [t for e in expansions for t in self._term_tokens(e)]
-        ranked, by_row, signals = self._rank(norm, (q_tokens, x_tokens), rows, mode)
+        # English words the glossary has no phrase for, as the Chinese words a dictionary gives them (kb.translate)
+        translated = translate.translate(self.glossary.uncovered(norm), self._passage_share)
+        x_tokens += [t for w in translated.words for t in self._term_tokens(w) if t not in x_tokens]
+        ranked, by_row, signals = self._rank(norm, (q_tokens, x_tokens), rows, mode, translated.absent)
         # highlight whole query words, not the sub-words search mode adds for recall (行政 of 行政复议)
         q_words = tokens.words(norm)
         # a term both spelled and meant is searched twice (it counts twice) but shown as what the query spelled
         by_meaning = [t for t in signals.meaning_terms if t not in expansions]
         expansions = expansions + by_meaning
-        terms = highlight_terms(q_words, expansions)
+        terms = highlight_terms(q_words, expansions + [w for w in translated.words if w not in expansions])
         # result objects are built only for what is returned
         records = [by_row[r] for r, _ in ranked]
         best = (ranked[0][1] if ranked else 1.0) or 1.0
@@ -170,6 +174,7 @@ class Searcher:
             "normalized_query": norm,
             "expansions": expansions,
             "expansions_by_meaning": by_meaning,
+            "translations": [{"en": en, "zh": list(zh)} for en, zh in translated.pairs],
             "filters": filters.given(),
             "took_ms": round((time.perf_counter() - t0) * 1000, 1),
             "results": results,
@@ -184,6 +189,11 @@ class Searcher:
             got = self._term_cache[term] = tokens.tokenize(term)
         return got
 
+    def _passage_share(self, words: Sequence[str]) -> list[float]:
+        """How common each word is in the index, as its idf short of an unseen word's (0 for an unseen one)."""
+        unseen = idf(0, self.reader.n_chunks)
+        return [max(0.0, unseen - w) for w in self.reader.token_idf(words)]
+
     def _allowed_rows(self, filters: Filters) -> Any:
         """The reader's scope of the filters (rows for the local index, an expression for an engine), or None."""
         if not filters.active():
@@ -194,7 +204,7 @@ class Searcher:
         )
 
     def _rank(
-        self, norm: str, bm25_tokens: tuple[list[str], list[str]], rows: Any, mode: str
+        self, norm: str, bm25_tokens: tuple[list[str], list[str]], rows: Any, mode: str, absent: int = 0
     ) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]], relevance.Signals]:
         """(row, fused score) best first, the chunk record of every ranked row, and what each retriever
         said of it (for deciding which localities answer)."""
@@ -202,7 +212,7 @@ class Searcher:
         if self.reader.scope_empty(rows):
             return [], {}, signals
         if mode != "dense":  # what the listing rule reads BM25's score against; no BM25 in a dense search
-            signals.possible_bm25 = self._possible_bm25(bm25_tokens)
+            signals.possible_bm25 = self._possible_bm25(bm25_tokens, absent)
             signals.bm25_asked = True
         if mode == "bm25":
             hits = self._bm25_hits(bm25_tokens, rows)
@@ -238,9 +248,11 @@ class Searcher:
         meaning = self.reader.bm25_search(meant, DEPTH, rows) if meant else _NONE
         return self._bm25_hits(bm25_tokens, rows), (*meaning, self._records(meaning[0]))
 
-    def _possible_bm25(self, bm25_tokens: tuple[list[str], list[str]]) -> float:
+    def _possible_bm25(self, bm25_tokens: tuple[list[str], list[str]], absent: int = 0) -> float:
         """The idf of the query's own Chinese tokens, and of its expansions' at the weight _bm25_hits searches
-        them with (English words count only through the glossary terms they bring, as in Mention)."""
+        them with (English words count through the glossary terms and translations they bring, as in Mention);
+        an English word whose every translation is missing from the index counts as a missing Chinese word
+        does, at an unseen word's idf: "train a puppy" is not about 培训 alone."""
         own, extra = bm25_tokens
         typed = list(dict.fromkeys(own))
         known = set(own)
@@ -251,7 +263,7 @@ class Searcher:
         # weight, so they can give it a full score (at EXPANSION_WEIGHT every match was worth twice its share)
         unseen = idf(0, self.reader.n_chunks)
         weight = 1.0 if all(w >= unseen for w in weights[: len(typed)]) else EXPANSION_WEIGHT
-        return sum(mine) + weight * sum(weights[len(typed) :])
+        return sum(mine) + weight * (sum(weights[len(typed) :]) + absent * unseen)
 
     def _bm25_hits(self, bm25_tokens: tuple[list[str], list[str]], rows: Any) -> Hits:
         """BM25 over the query's own tokens and, at EXPANSION_WEIGHT, the glossary terms' (BM25 adds up over

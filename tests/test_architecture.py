@@ -18,7 +18,7 @@ STAGES: dict[str, int] = {
     "kb.meta": 3, "kb.locality": 3, "kb.gazetteer": 3,
     "kb.segment": 4,
     "kb.chunk": 5,
-    "kb.tokens": 6, "kb.glossary": 6,
+    "kb.tokens": 6, "kb.glossary": 6, "kb.translate": 6,
     "kb.embed": 7, "kb.distembed": 7, "kb.termvec": 7,
     "kb.store": 8, "kb.engine": 8,
     "kb.query": 9, "kb.results": 9, "kb.relevance": 9, "kb.search": 9, "kb.similar": 9,

@@ -81,6 +81,10 @@ SEARCH = {
         "expansions": {"type": "array", "items": _STR, "description": "Glossary terms also searched."},
         "expansions_by_meaning": {"type": "array", "items": _STR,
                                   "description": "Those of the expansions the query means without naming them."},
+        "translations": {"type": "array", "description": "English words of the query the glossary has no phrase "
+                         "for, and the Chinese words the dictionary (CC-CEDICT) gave them, also searched.",
+                         "items": {"type": "object", "required": ["en", "zh"],
+                                   "properties": {"en": _STR, "zh": {"type": "array", "items": _STR}}}},
         "filters": {"type": "object"},
         "took_ms": {"type": "number"},
         "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},

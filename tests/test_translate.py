@@ -1,0 +1,62 @@
+"""English words of a query as Chinese words from the dictionary (kb.translate), and their part in search."""
+
+from __future__ import annotations
+
+from kb import translate
+from kb.glossary import load_glossary
+
+pytest_plugins = ["web_fixtures"]  # fake_searcher
+
+
+def _held(*words: str):
+    """An index prior that holds the given words, the first most often."""
+    rank = {w: float(len(words) - i) for i, w in enumerate(words)}
+    return lambda heads: [rank.get(h, 0.0) for h in heads]
+
+
+def test_the_index_chooses_among_a_words_translations() -> None:
+    # CC-CEDICT gives "court" 宫廷, 朝廷, 球场, 法院 …: the one the reports hold is kept
+    got = translate.translate("court", _held("法院"))
+    assert got.pairs == (("court", ("法院",)),) and got.absent == 0
+    # of several the reports hold, the more common ones, at most PER_WORD
+    got = translate.translate("court", _held("法院", "球场", "朝廷"))
+    assert got.words == ["法院", "球场"][: translate.PER_WORD]
+
+
+def test_a_gloss_of_several_words_is_read_as_one() -> None:
+    units = translate.english_units("section chiefs giving lectures")
+    assert units[0] == ("section chiefs", ("section", "chief"))
+    assert translate.translate("section chiefs", _held("科长", "部分")).pairs == (("section chiefs", ("科长",)),)
+
+
+def test_function_words_and_inflections() -> None:
+    assert [w for w, _ in translate.english_units("the lectures of a town")] == ["lectures", "town"]
+    assert translate.translate("Lectures", _held("讲座", "讲课")).words  # capitals, plural
+
+
+def test_a_word_whose_translations_no_passage_holds_is_counted_absent() -> None:
+    got = translate.translate("how to train a puppy", _held("培训"))
+    assert got.words == ["培训"] and got.absent == 1  # 小狗 is in no passage
+    # a word the dictionary does not know at all says nothing either way
+    assert translate.translate("zqxw", _held("培训")) == translate.Translation()
+
+
+def test_chinese_text_is_left_alone() -> None:
+    assert translate.english_units("行政复议 法院") == []
+
+
+def test_the_glossary_phrases_are_left_to_the_glossary() -> None:
+    g = load_glossary()
+    left = g.uncovered("legal aid for residents")
+    assert "legal" not in left and "aid" not in left and "residents" in left
+    assert len(left) == len("legal aid for residents")
+
+
+def test_an_english_query_reaches_chinese_wording_by_keyword(fake_searcher) -> None:
+    """With the hashing fake embedder only BM25 can bring 法院 for "court": the dictionary does."""
+    out = fake_searcher.search("court", k=10, mode="bm25")
+    assert out["translations"] and out["translations"][0]["en"] == "court"
+    zh = out["translations"][0]["zh"]
+    assert out["results"] and all(any(w in r["text"] for w in zh) for r in out["results"])
+    marked = {r["text"][a:b] for r in out["results"] for a, b in r["highlights"]}
+    assert marked & set(zh)  # and shown as what the passage matched
