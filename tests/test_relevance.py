@@ -67,8 +67,13 @@ def test_a_mention_needs_the_words_that_carry_the_query_not_a_common_one() -> No
     assert not drama.found_in(text)  # 1 of 2 words, but the light one
     assert Mention(tokens.words("普法知识比赛"), []).found_in(text)
     assert not Mention(tokens.words("电竞比赛直播"), []).found_in(text)
-    # a glossary term the query names is a mention on its own
+    # the one glossary term a query names is a mention on its own
     assert Mention(tokens.words("调解 contest"), ["调解员"]).found_in(text)
+    # of several, a passage must hold the terms that carry the query, not the most common one alone
+    assert tokens.word_weight("网格员") > tokens.word_weight("普法")
+    survey = Mention(tokens.words("grid workers doing legal outreach"), ["网格员", "普法"])
+    assert not survey.found_in(text)  # 普法 only
+    assert survey.found_in("社区网格员入户开展普法宣传。") and survey.found_in("网格员每日巡查。")
     # single characters never prove a mention, however many of them occur
     assert not Mention(["街", "道"], []).found_in(text)
 
