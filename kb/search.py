@@ -102,7 +102,7 @@ class Searcher:
         # the fixed sample a query's dense similarities are contrasted with (kb.relevance)
         n = reader.n_chunks
         picks: list[int] = np.linspace(0, n - 1, min(n, relevance.BACKGROUND_ROWS)).astype(int).tolist() if n else []
-        self._background = relevance.background_sample(list(reader.vectors(picks)) if picks else [])
+        self._background_sample = relevance.background_sample(list(reader.vectors(picks)) if picks else [])
         self._term_cache: dict[str, list[str]] = {}
         # None for an index whose build left no phrasing vectors of this glossary and model (built before them)
         self._meanings = termvec.TermMatcher.load(getattr(reader, "root", None), self.glossary, embedder.model_id)
@@ -134,7 +134,7 @@ class Searcher:
             raise UsageError("query is empty: type a topic such as 行政复议 or 'legal aid'")
         mode = parse_mode(mode)
         filters = filters or Filters()
-        rows = self._allowed_rows(filters)
+        rows = self.allowed_rows(filters)
         direct, related = self.glossary.expand_parts(norm)
         expansions = direct + related
         q_tokens = tokens.tokenize(norm)
@@ -194,7 +194,11 @@ class Searcher:
         unseen = idf(0, self.reader.n_chunks)
         return [max(0.0, unseen - w) for w in self.reader.token_idf(words)]
 
-    def _allowed_rows(self, filters: Filters) -> Any:
+    def background(self, qvec: np.ndarray) -> tuple[float, float] | None:
+        """The query's similarity to the fixed sample of the index (kb.relevance): what dense scores contrast with."""
+        return relevance.background_of(self._background_sample, qvec)
+
+    def allowed_rows(self, filters: Filters) -> Any:
         """The reader's scope of the filters (rows for the local index, an expression for an engine), or None."""
         if not filters.active():
             return None
@@ -221,7 +225,7 @@ class Searcher:
         # glossary terms go to BM25 only: added to the embedded query they pull it off the user's topic
         # (recall@5 0.96 → 0.78 with three of them, BENCHMARKS.md)
         qvec = self.embedder.embed_query(norm)
-        signals.background = relevance.background_of(self._background, qvec)
+        signals.background = self.background(qvec)
         if mode == "dense":
             hits = self._dense_hits(qvec, rows)
             signals.dense = dict(zip(hits[0].tolist(), hits[1].tolist(), strict=True))
@@ -295,7 +299,7 @@ class Searcher:
     def _scope_localities(self, filters: Filters | None) -> list[str]:
         docs = self.reader.documents()
         if filters is not None and filters.active():
-            doc_ids = self.reader.scope_doc_ids(self._allowed_rows(filters))
+            doc_ids = self.reader.scope_doc_ids(self.allowed_rows(filters))
             docs = [d for d in docs if d["doc_id"] in doc_ids]
         return sorted({locality_key(d) for d in docs})
 

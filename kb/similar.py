@@ -72,8 +72,8 @@ def similar_passages(
         qvec, words = searcher.embedder.embed_query(query), tokens.tokenize(query)
     pool = min(reader.n_chunks, DEPTH * POOL_FACTOR)
     terms = distinctive_words(searcher, words)
-    signals = relevance.Signals(background=relevance.background_of(searcher._background, qvec))
-    scope = searcher._allowed_rows(filters)
+    signals = relevance.Signals(background=searcher.background(qvec))
+    scope = searcher.allowed_rows(filters)
     if not reader.scope_empty(scope):
         d_rows, d_scores = reader.dense_search(qvec, pool, scope)
         signals.dense = dict(zip(d_rows.tolist(), d_scores.tolist(), strict=True))
