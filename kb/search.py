@@ -105,6 +105,8 @@ class Searcher:
         self._background_sample = relevance.background_sample(list(reader.vectors(picks)) if picks else [])
         self._term_cache: dict[str, list[str]] = {}
         # None for an index whose build left no phrasing vectors of this glossary and model (built before them)
+        # the dictionary's English index (0.9 s, kb.translate) is read in a worker, not by the first English query
+        worker_pool().submit(translate.english_units, "")
         self._meanings = termvec.TermMatcher.load(getattr(reader, "root", None), self.glossary, embedder.model_id)
 
     # -- search
