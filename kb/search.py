@@ -104,9 +104,9 @@ class Searcher:
         picks: list[int] = np.linspace(0, n - 1, min(n, relevance.BACKGROUND_ROWS)).astype(int).tolist() if n else []
         self._background_sample = relevance.background_sample(list(reader.vectors(picks)) if picks else [])
         self._term_cache: dict[str, list[str]] = {}
-        # None for an index whose build left no phrasing vectors of this glossary and model (built before them)
         # the dictionary's English index (0.9 s, kb.translate) is read in a worker, not by the first English query
         worker_pool().submit(translate.english_units, "")
+        # None for an index whose build left no phrasing vectors of this glossary and model (built before them)
         self._meanings = termvec.TermMatcher.load(getattr(reader, "root", None), self.glossary, embedder.model_id)
 
     # -- search
@@ -142,7 +142,7 @@ class Searcher:
         q_tokens = tokens.tokenize(norm)
         x_tokens = [t for e in expansions for t in self._term_tokens(e)]
         # English words the glossary has no phrase for, as the Chinese words a dictionary gives them (kb.translate)
-        translated = translate.translate(self.glossary.uncovered(norm), self._passage_share)
+        translated = translate.translate(self.glossary.uncovered(norm), self._how_common)
         x_tokens += [t for w in translated.words for t in self._term_tokens(w) if t not in x_tokens]
         ranked, by_row, signals = self._rank(norm, (q_tokens, x_tokens), rows, mode, translated.absent)
         # highlight whole query words, not the sub-words search mode adds for recall (行政 of 行政复议)
@@ -150,7 +150,7 @@ class Searcher:
         # a term both spelled and meant is searched twice (it counts twice) but shown as what the query spelled
         by_meaning = [t for t in signals.meaning_terms if t not in expansions]
         expansions = expansions + by_meaning
-        terms = highlight_terms(q_words, expansions + [w for w in translated.words if w not in expansions])
+        terms = highlight_terms(q_words, expansions + translated.words)  # a set: repeats fall away
         # result objects are built only for what is returned
         records = [by_row[r] for r, _ in ranked]
         best = (ranked[0][1] if ranked else 1.0) or 1.0
@@ -191,7 +191,7 @@ class Searcher:
             got = self._term_cache[term] = tokens.tokenize(term)
         return got
 
-    def _passage_share(self, words: Sequence[str]) -> list[float]:
+    def _how_common(self, words: Sequence[str]) -> list[float]:
         """How common each word is in the index, as its idf short of an unseen word's (0 for an unseen one)."""
         unseen = idf(0, self.reader.n_chunks)
         return [max(0.0, unseen - w) for w in self.reader.token_idf(words)]
