@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -141,6 +141,19 @@ class Glossary:
         for span in _select(self._en_spans(query), len(query)):
             out[span.start : span.end] = " " * (span.end - span.start)
         return "".join(out)
+
+    def read_english(self, query: str, read_rest: Callable[[str], str]) -> str:
+        """The query with each English phrase the glossary knows as its first term, and the text between them
+        as `read_rest` reads it (kb.translate.reading: the dictionary's words)."""
+        pieces: list[str] = []
+        at = 0
+        for span in [*_select(self._en_spans(query), len(query)), None]:
+            rest = query[at : span.start if span else len(query)]
+            pieces += [read_rest(rest)] if rest.strip() else []
+            if span:
+                pieces.append(span.terms[0])
+                at = span.end
+        return " ".join(p for p in pieces if p.strip())
 
     def _zh_spans(self, query: str) -> list[_Span]:
         text = query.translate(_ASCII_LOWER)

@@ -144,7 +144,9 @@ class Searcher:
         # English words the glossary has no phrase for, as the Chinese words a dictionary gives them (kb.translate)
         translated = translate.translate(self.glossary.uncovered(norm), self._how_common)
         x_tokens += [t for w in translated.words for t in self._term_tokens(w) if t not in x_tokens]
-        ranked, by_row, signals = self._rank(norm, (q_tokens, x_tokens), rows, mode, translated.absent)
+        ranked, by_row, signals = self._rank(
+            (norm, self._embedded_text(norm)), (q_tokens, x_tokens), rows, mode, translated.absent
+        )
         # highlight whole query words, not the sub-words search mode adds for recall (行政 of 行政复议)
         q_words = tokens.words(norm)
         # a term both spelled and meant is searched twice (it counts twice) but shown as what the query spelled
@@ -191,6 +193,16 @@ class Searcher:
             got = self._term_cache[term] = tokens.tokenize(term)
         return got
 
+    def _embedded_text(self, norm: str) -> str:
+        """What the model embeds for a query: a query wholly in English is read in the reports' language, its
+        glossary phrases as their terms and its other words as the dictionary's (kb.translate.reading). The small
+        multilingual model matches Chinese to Chinese far better than English to Chinese (both dev sets: English
+        recall@10 0.90 → 1.00; BENCHMARKS.md); a query with Chinese in it is embedded as typed."""
+        if not norm.isascii():
+            return norm
+        read = self.glossary.read_english(norm, lambda rest: translate.reading(rest, self._how_common))
+        return read or norm
+
     def _how_common(self, words: Sequence[str]) -> list[float]:
         """How common each word is in the index, as its idf short of an unseen word's (0 for an unseen one)."""
         unseen = idf(0, self.reader.n_chunks)
@@ -210,10 +222,11 @@ class Searcher:
         )
 
     def _rank(
-        self, norm: str, bm25_tokens: tuple[list[str], list[str]], rows: Any, mode: str, absent: int = 0
+        self, texts: tuple[str, str], bm25_tokens: tuple[list[str], list[str]], rows: Any, mode: str, absent: int = 0
     ) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]], relevance.Signals]:
         """(row, fused score) best first, the chunk record of every ranked row, and what each retriever
-        said of it (for deciding which localities answer)."""
+        said of it (for deciding which localities answer). `texts`: the query, and what the model embeds for it."""
+        norm, embedded = texts
         signals = relevance.Signals()
         if self.reader.scope_empty(rows):
             return [], {}, signals
@@ -226,7 +239,7 @@ class Searcher:
             return (*_ranked(hits), signals)
         # glossary terms go to BM25 only: added to the embedded query they pull it off the user's topic
         # (recall@5 0.96 → 0.78 with three of them, BENCHMARKS.md)
-        qvec = self.embedder.embed_query(norm)
+        qvec = self.embedder.embed_query(embedded)
         signals.background = self.background(qvec)
         if mode == "dense":
             hits = self._dense_hits(qvec, rows)

@@ -117,3 +117,17 @@ def translate(query: str, frequency: Callable[[Sequence[str]], list[float]], per
             seen.update(kept)
         absent += not kept
     return Translation(tuple(pairs), absent)
+
+
+def reading(text: str, frequency: Callable[[Sequence[str]], list[float]]) -> str:
+    """English text as Chinese words where the dictionary has them: each word or phrase as the translation
+    `frequency` ranks first, a word with none as written, function words left out ("section chiefs giving law
+    lectures" → 科长 予以 法律 讲座)."""
+    table = _reverse()
+    out: list[str] = []
+    for written, unit in english_units(text):
+        heads = table.get(" ".join(unit), "").split()
+        counts = frequency(heads) if heads else []
+        best = max(((c, -i) for i, c in enumerate(counts) if c > 0), default=None)
+        out.append(heads[-best[1]] if best is not None else written)
+    return " ".join(out)

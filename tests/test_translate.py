@@ -60,3 +60,26 @@ def test_an_english_query_reaches_chinese_wording_by_keyword(fake_searcher) -> N
     assert out["results"] and all(any(w in r["text"] for w in zh) for r in out["results"])
     marked = {r["text"][a:b] for r in out["results"] for a, b in r["highlights"]}
     assert marked & set(zh)  # and shown as what the passage matched
+
+
+def test_english_text_is_read_as_the_dictionary_words_the_index_holds() -> None:
+    read = translate.reading("section chiefs giving law lectures", _held("科长", "法律", "讲课"))
+    assert read == "科长 giving 法律 讲课"  # a word with no translation the index holds stays as written
+    assert translate.reading("How to train a puppy", _held("培训")) == "培训 puppy"  # function words dropped
+
+
+def test_the_glossary_reads_its_english_phrases_as_terms() -> None:
+    g = load_glossary()
+    read = g.read_english("legal aid for residents", lambda rest: f"<{rest.strip()}>")
+    assert read == "法律援助 <for residents>"
+    assert g.read_english("zqxw", lambda rest: rest.strip()) == "zqxw"
+
+
+def test_an_english_query_is_embedded_in_the_reports_language(fake_searcher, monkeypatch) -> None:
+    """The model embeds an English query's Chinese reading; a query with Chinese in it as typed."""
+    seen: list[str] = []
+    embed = fake_searcher.embedder.embed_query
+    monkeypatch.setattr(fake_searcher.embedder, "embed_query", lambda text: seen.append(text) or embed(text))
+    fake_searcher.search("legal aid", k=3)
+    fake_searcher.search("行政复议 practice", k=3)
+    assert seen == ["法律援助", "行政复议 practice"]
