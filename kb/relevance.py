@@ -9,7 +9,7 @@ from functools import cached_property
 
 import numpy as np
 
-# A logistic model over six signals of a locality's passages (the strongest of each):
+# A logistic model over five signals of a locality's passages (the strongest of each):
 #   z     — dense similarity as a z-score against the query's similarity to a fixed sample of the corpus
 #           (the bundled model's raw cosines sit in 0.72–0.92 for any query, so only the contrast tells);
 #   bm    — log(1 + BM25 score);
@@ -17,17 +17,13 @@ import numpy as np
 #           idf summed; capped at 2): a share of the query's best score was high for every passage of an
 #           off-topic query, whose best is weak too (our own 20 off-topic queries listed up to 4 localities);
 #   kw    — the passage names the query's words or glossary terms (Mention);
-#   z_r   — the dense contrast as a share of the query's best contrast;
-#   mt    — the passage holds a glossary term the query means (kb.termvec) without naming it: 会前学法 for
-#           政府开会之前是不是要先学一段法律条文. Weak alone (the matcher finds a term for most off-topic queries too),
-#           it tips a locality the dense contrast already favours.
-# The first five were fitted by `scripts/fit_listing` (logistic regression) on the judged queries of both dev sets
-# plus the off-topic lists, relevant = the locality has a judged passage; the threshold is the highest that shows
-# 90% of the judged passages. mt was added by `scripts/fit_listing --extend`, the five kept as they were (figures on
-# the half a fit did not see: BENCHMARKS.md "The listing rule against the possible score", "fifth session").
-WEIGHTS = (-5.2559, 0.1522, 1.7916, 0.2683, 0.3228, 0.7217, 2.0173)
-MEANS = (0.3804, 0.727, 0.0668, 0.1245, 0.3725, 0.0)
-SDS = (1.7576, 0.5652, 0.0864, 0.3302, 0.274, 1.0)
+#   z_r   — the dense contrast as a share of the query's best contrast.
+# Fitted by `scripts/fit_listing` (logistic regression) on the judged queries of both dev sets plus the off-topic
+# list, relevant = the locality has a judged passage; the threshold is the highest that shows 90% of the judged
+# passages. Figures on the half a fit did not see: BENCHMARKS.md "The listing rule against the possible score".
+WEIGHTS = (-5.281, 0.1522, 1.7916, 0.2683, 0.3228, 0.7217)
+MEANS = (0.3804, 0.727, 0.0668, 0.1245, 0.3725)
+SDS = (1.7576, 0.5652, 0.0864, 0.3302, 0.274)
 THRESHOLD = 0.05
 BACKGROUND_ROWS = 512
 _NO_DENSE = MEANS[0]  # bm25-only search: the dense signal says nothing either way
@@ -80,10 +76,8 @@ def background_of(sample: np.ndarray | None, qvec: np.ndarray) -> tuple[float, f
     return float(sims.mean()), float(sims.std())
 
 
-def features(
-    signals: Signals, rows: Sequence[int], keyword: bool, meant: bool = False
-) -> tuple[float, float, float, float, float, float]:
-    """The signals of a locality with these ranked rows: (z, bm, bm_p, kw, z_r, mt), as WEIGHTS reads them."""
+def features(signals: Signals, rows: Sequence[int], keyword: bool) -> tuple[float, float, float, float, float]:
+    """The five signals of a locality with these ranked rows: (z, bm, bm_p, kw, z_r), as WEIGHTS reads them."""
     zs = [z for z in (signals.z(r) for r in rows) if z is not None]
     z = max(zs) if zs else (_NO_DENSE if not signals.dense else -3.0)
     bm = max((signals.bm25.get(r, 0.0) for r in rows), default=0.0)
@@ -92,18 +86,18 @@ def features(
     else:  # dense-only search: BM25 was not asked, so it says nothing either way
         bm_log, bm_share = MEANS[1], MEANS[2]
     z_share = max(z, 0.0) / signals.top_z if zs else MEANS[4] if not signals.dense else 0.0
-    return z, bm_log, bm_share, 1.0 if keyword else 0.0, z_share, 1.0 if meant else 0.0
+    return z, bm_log, bm_share, 1.0 if keyword else 0.0, z_share
 
 
-def probability(signals: Signals, rows: Sequence[int], keyword: bool, meant: bool = False) -> float:
+def probability(signals: Signals, rows: Sequence[int], keyword: bool) -> float:
     """The calibrated probability that a locality with these ranked rows answers the query."""
-    x = features(signals, rows, keyword, meant)
+    x = features(signals, rows, keyword)
     logit = WEIGHTS[0] + sum(w * (v - m) / s for w, v, m, s in zip(WEIGHTS[1:], x, MEANS, SDS, strict=True))
     return 1.0 / (1.0 + math.exp(-logit))
 
 
-def match_kind(signals: Signals, rows: Sequence[int], keyword: bool, meant: bool = False) -> str | None:
+def match_kind(signals: Signals, rows: Sequence[int], keyword: bool) -> str | None:
     """'keyword' or 'meaning' when the locality is listed (by how its passages match), else None."""
-    if probability(signals, rows, keyword, meant) < THRESHOLD:
+    if probability(signals, rows, keyword) < THRESHOLD:
         return None
     return "keyword" if keyword else "meaning"

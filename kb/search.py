@@ -168,8 +168,7 @@ class Searcher:
 
         def judge(members: list[int]) -> str | None:
             keyword = any(mention.found_in(records[i]["text"]) for i in members)
-            meant = any(t in records[i]["text"] for i in members for t in by_meaning)  # relevance's mt signal
-            return relevance.match_kind(signals, [ranked[i][0] for i in members], keyword, meant)
+            return relevance.match_kind(signals, [ranked[i][0] for i in members], keyword)
 
         grouped = group_by_locality(records, [s for _, s in ranked], per_locality, result, judge, CARD_SHARE)
         matched = {g["locality"] for g in grouped}

@@ -34,17 +34,6 @@ def test_probability_grows_with_each_signal() -> None:
     assert probability(base, [1], True) > probability(base, [1], False)
 
 
-def test_a_term_the_query_means_tips_a_strong_meaning_match_but_lists_nothing_alone() -> None:
-    """A passage holding a glossary term the query means (kb.termvec) without naming it: listed when the dense
-    contrast already favours it, not when it sits at the background (off-topic queries get such terms too)."""
-    s = Signals(dense={1: 0.88, 2: 0.80}, bm25={1: 0.5, 2: 0.5, 7: 9.0}, background=(0.80, 0.02),
-                possible_bm25=10.0, bm25_asked=True)
-    assert match_kind(s, [1], keyword=False) is None
-    assert match_kind(s, [1], keyword=False, meant=True) == "meaning"
-    assert match_kind(s, [2], keyword=False, meant=True) is None
-    assert relevance.features(s, [1], False, meant=True)[-1] == 1.0
-
-
 def test_background_is_the_contrast_with_a_fixed_sample() -> None:
     sample = relevance.background_sample([np.eye(4, dtype=np.float32)[i % 4] for i in range(16)])
     mu, sd = relevance.background_of(sample, np.array([1, 0, 0, 0], dtype=np.float32))
