@@ -144,9 +144,7 @@ class Searcher:
         # English words the glossary has no phrase for, as the Chinese words a dictionary gives them (kb.translate)
         translated = translate.translate(self.glossary.uncovered(norm), self._how_common)
         x_tokens += [t for w in translated.words for t in self._term_tokens(w) if t not in x_tokens]
-        ranked, by_row, signals = self._rank(
-            (norm, self._embedded_text(norm)), (q_tokens, x_tokens), rows, mode, translated.absent
-        )
+        ranked, by_row, signals = self._rank(norm, (q_tokens, x_tokens), rows, mode, translated.absent)
         # highlight whole query words, not the sub-words search mode adds for recall (行政 of 行政复议)
         q_words = tokens.words(norm)
         # a term both spelled and meant is searched twice (it counts twice) but shown as what the query spelled
@@ -222,11 +220,10 @@ class Searcher:
         )
 
     def _rank(
-        self, texts: tuple[str, str], bm25_tokens: tuple[list[str], list[str]], rows: Any, mode: str, absent: int = 0
+        self, norm: str, bm25_tokens: tuple[list[str], list[str]], rows: Any, mode: str, absent: int = 0
     ) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]], relevance.Signals]:
         """(row, fused score) best first, the chunk record of every ranked row, and what each retriever
-        said of it (for deciding which localities answer). `texts`: the query, and what the model embeds for it."""
-        norm, embedded = texts
+        said of it (for deciding which localities answer)."""
         signals = relevance.Signals()
         if self.reader.scope_empty(rows):
             return [], {}, signals
@@ -238,8 +235,9 @@ class Searcher:
             signals.bm25 = dict(zip(hits[0].tolist(), hits[1].tolist(), strict=True))
             return (*_ranked(hits), signals)
         # glossary terms go to BM25 only: added to the embedded query they pull it off the user's topic
-        # (recall@5 0.96 → 0.78 with three of them, BENCHMARKS.md)
-        qvec = self.embedder.embed_query(embedded)
+        # (recall@5 0.96 → 0.78 with three of them, BENCHMARKS.md); an English query is embedded as its Chinese
+        # reading instead, where they replace the English phrases (_embedded_text)
+        qvec = self.embedder.embed_query(self._embedded_text(norm))
         signals.background = self.background(qvec)
         if mode == "dense":
             hits = self._dense_hits(qvec, rows)

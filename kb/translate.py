@@ -122,7 +122,7 @@ def translate(query: str, frequency: Callable[[Sequence[str]], list[float]], per
 def reading(text: str, frequency: Callable[[Sequence[str]], list[float]]) -> str:
     """English text as Chinese words where the dictionary has them: each word or phrase as the translation
     `frequency` ranks first, a word with none as written, function words left out ("section chiefs giving law
-    lectures" → 科长 予以 法律 讲座)."""
+    lectures" → 科长 予以 法律 讲课 where the index holds those)."""
     table = _reverse()
     out: list[str] = []
     for written, unit in english_units(text):
