@@ -83,3 +83,17 @@ def test_an_english_query_is_embedded_in_the_reports_language(fake_searcher, mon
     fake_searcher.search("legal aid", k=3)
     fake_searcher.search("行政复议 practice", k=3)
     assert seen == ["法律援助", "行政复议 practice"]
+
+
+def test_an_english_querys_glossary_terms_are_its_own_words_for_bm25(fake_searcher, monkeypatch) -> None:
+    """The terms an English query's phrases name are searched as its own words (full weight); their related terms
+    go to the second search, whose scores count at the expansions' weight."""
+    searched: list[list[str]] = []
+    bm25 = fake_searcher.reader.bm25_search
+    monkeypatch.setattr(fake_searcher.reader, "bm25_search", lambda toks, *a: searched.append(list(toks)) or bm25(toks, *a))
+    direct, related = fake_searcher.glossary.expand_parts("legal aid")
+    assert direct == ["法律援助"] and related
+    fake_searcher.search("legal aid", k=3, mode="bm25")
+    own, extra = searched
+    assert "法律援助" in own and "法律援助" not in extra
+    assert set(fake_searcher._term_tokens(related[0])) - set(own) <= set(extra)
