@@ -281,8 +281,9 @@ class Searcher:
         theirs = [t for t in dict.fromkeys(extra) if t not in known]
         weights = self.reader.token_idf(typed + theirs)
         mine = [w for t, w in zip(typed, weights, strict=False) if not t.isascii()]
-        # no token of the query's own in the index (an English query): its glossary terms were searched at full
-        # weight, so they can give it a full score (at EXPANSION_WEIGHT every match was worth twice its share)
+        # no token of the query's own in the index (an English query no glossary phrase matches): its expansions
+        # were searched at full weight, so they can give it a full score (at EXPANSION_WEIGHT every match was
+        # worth twice its share)
         unseen = idf(0, self.reader.n_chunks)
         weight = 1.0 if all(w >= unseen for w in weights[: len(typed)]) else EXPANSION_WEIGHT
         return sum(mine) + weight * (sum(weights[len(typed) :]) + absent * unseen)
@@ -290,7 +291,7 @@ class Searcher:
     def _bm25_hits(self, bm25_tokens: tuple[list[str], list[str]], rows: Any) -> Hits:
         """BM25 over the query's own tokens and, at EXPANSION_WEIGHT, the glossary terms' (BM25 adds up over
         terms, so the two searches' scores add up); the terms alone at full weight when none of the query's
-        own tokens is in the index (an English query)."""
+        own tokens is in the index (an English query no glossary phrase matches)."""
         own, extra = bm25_tokens
         mine = set(own)
         extra = [t for t in extra if t not in mine]
