@@ -144,15 +144,13 @@ class Glossary:
 
     def read_english(self, query: str, read_rest: Callable[[str], str]) -> str:
         """The query with each English phrase the glossary knows as its first term, and the text between them
-        as `read_rest` reads it (kb.translate.reading: the dictionary's words)."""
+        as `read_rest` reads it (kb.translate.reading: the dictionary's words; it is given blank text too)."""
         pieces: list[str] = []
         at = 0
-        for span in [*_select(self._en_spans(query), len(query)), None]:
-            rest = query[at : span.start if span else len(query)]
-            pieces += [read_rest(rest)] if rest.strip() else []
-            if span:
-                pieces.append(span.terms[0])
-                at = span.end
+        for span in _select(self._en_spans(query), len(query)):
+            pieces += [read_rest(query[at : span.start]), span.terms[0]]
+            at = span.end
+        pieces.append(read_rest(query[at:]))
         return " ".join(p for p in pieces if p.strip())
 
     def _zh_spans(self, query: str) -> list[_Span]:

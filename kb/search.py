@@ -145,7 +145,7 @@ class Searcher:
             # its topic: at full weight, their related terms and the dictionary's words at EXPANSION_WEIGHT (English
             # queries of the real set and set D: localities listed 7.5 / 12.0 → 5.0 / 7.6, recall unchanged)
             q_tokens += [t for e in direct for t in self._term_tokens(e) if t not in q_tokens]
-        x_tokens = [t for e in expansions for t in self._term_tokens(e)]  # less own words: _bm25_hits drops those
+        x_tokens = [t for e in expansions for t in self._term_tokens(e)]  # _bm25_hits drops those also in q_tokens
         # English words the glossary has no phrase for, as the Chinese words a dictionary gives them (kb.translate)
         translated = translate.translate(self.glossary.uncovered(norm), self._how_common)
         x_tokens += [t for w in translated.words for t in self._term_tokens(w) if t not in x_tokens]

@@ -70,7 +70,7 @@ def test_english_text_is_read_as_the_dictionary_words_the_index_holds() -> None:
 
 def test_the_glossary_reads_its_english_phrases_as_terms() -> None:
     g = load_glossary()
-    read = g.read_english("legal aid for residents", lambda rest: f"<{rest.strip()}>")
+    read = g.read_english("legal aid for residents", lambda rest: f"<{rest.strip()}>" if rest.strip() else "")
     assert read == "法律援助 <for residents>"
     assert g.read_english("zqxw", lambda rest: rest.strip()) == "zqxw"
 
