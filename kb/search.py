@@ -29,6 +29,7 @@ from kb.results import (  # noqa: F401
     highlight_terms,
     locality_key,
     passage,
+    phrase_shares,
     spans_of,
 )
 from kb.similar import similar_passages
@@ -51,6 +52,11 @@ BM25_POOL = 2 * DEPTH  # each of the two BM25 searches, before their scores are 
 # apart, and their share of that search's best score is added at this weight. Both dev sets: recall@5 / @10
 # 0.854 / 0.929 → 0.878 / 0.938, and no kind below BM25 alone at either (BENCHMARKS.md "Glossary terms by meaning").
 MEANING_WEIGHT = 0.5
+# A passage holding the query's Chinese verbatim (results.phrase_shares) gains its share at this weight, half of
+# what the best BM25 passage gets: the fusion's MRR on mixed queries was below BM25 alone's (real reports 0.775
+# against 1.000; the dense side put a near miss first). Real reports MRR 0.875 → 0.907, recall@5 0.900 → 0.912;
+# seeds' MRR unchanged (0.969), recall@5 1.000 → 0.979 (BENCHMARKS.md "Round of 2026-12-02 (sixth session)").
+PHRASE_WEIGHT = 0.5
 _NONE = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 PER_LOCALITY = 3
 # A card shows a locality's further passages only when they score at least half its best one: on both dev
@@ -69,8 +75,8 @@ def _ranked(hits: Hits) -> tuple[list[tuple[int, float]], dict[int, dict[str, An
 def fuse_scores(signals: relevance.Signals) -> list[tuple[int, float]]:
     """Score-aware fusion, best first: each retriever's evidence on one scale, summed — BM25 as a share of
     the query's best BM25 score, dense as the contrast with the background sample (kb.relevance) as a share
-    of the best contrast, at DENSE_WEIGHT. Unlike reciprocal ranks it keeps how far ahead a retriever's first
-    passages are (real reports: recall@5 0.692 → 0.729, MRR 0.652 → 0.749; BENCHMARKS.md)."""
+    of the best contrast, at DENSE_WEIGHT; the meant terms' BM25 and the verbatim phrase share at their weights.
+    Unlike reciprocal ranks it keeps how far ahead a retriever's first passages are (real reports: recall@5 0.692 → 0.729, MRR 0.652 → 0.749; BENCHMARKS.md)."""
     top_bm = signals.top_bm25 or 1.0
     zs = {r: max(0.0, z) for r in signals.dense if (z := signals.z(r)) is not None}
     top_z = max(zs.values(), default=0.0) or 1.0
@@ -80,6 +86,8 @@ def fuse_scores(signals: relevance.Signals) -> list[tuple[int, float]]:
     top_m = max(signals.meaning.values(), default=0.0) or 1.0
     for r, m in signals.meaning.items():
         fused[r] = fused.get(r, 0.0) + MEANING_WEIGHT * m / top_m
+    for r, share in signals.phrase.items():
+        fused[r] = fused.get(r, 0.0) + PHRASE_WEIGHT * share
     for r in signals.dense:
         fused.setdefault(r, 0.0)  # no background (a tiny index): still ranked, after the scored rows
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -262,8 +270,9 @@ class Searcher:
         signals.dense = dict(zip(d_rows.tolist(), d_scores.tolist(), strict=True))
         signals.bm25 = dict(zip(b_rows.tolist(), b_scores.tolist(), strict=True))
         signals.meaning = dict(zip(m_rows.tolist(), m_scores.tolist(), strict=True))
-        fused = fuse_scores(signals)
-        return fused, {**m_recs, **b_recs, **d_recs}, signals
+        records = {**m_recs, **b_recs, **d_recs}
+        signals.phrase = phrase_shares(norm, records)
+        return fuse_scores(signals), records, signals
 
     def _keyword_hits(self, bm25_tokens: tuple[list[str], list[str]], meant: list[str], rows: Any) -> tuple[Hits, Hits]:
         """BM25 of the query and its literal expansions, and BM25 of the terms it means (empty without any)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from kb import relevance
 from kb.relevance import Signals, match_kind, probability
@@ -95,3 +96,25 @@ def test_bm25_that_found_nothing_is_evidence_a_dense_search_is_not() -> None:
     assert relevance.features(hybrid, [1], False)[1:3] == (0.0, 0.0)
     assert relevance.features(dense_only, [1], False)[1:3] == (relevance.MEANS[1], relevance.MEANS[2])
     assert probability(hybrid, [1], False) < probability(dense_only, [1], False)
+
+
+def test_a_passage_holding_the_querys_chinese_verbatim_gains_its_share_in_the_fusion() -> None:
+    from kb.results import phrase_shares
+    from kb.search import DENSE_WEIGHT, PHRASE_WEIGHT, fuse_scores
+
+    records = {
+        1: {"text": "石桥镇推进镇街综合行政执法改革,组建综合执法队。"},
+        2: {"text": "石桥镇规范行政执法行为,落实执法全过程记录。"},  # the words apart, not the term
+        3: {"text": "开展综合治理和行政审批改革。"},
+    }
+    assert phrase_shares("综合行政执法 reform at township level", records) == {1: 1.0}
+    # a share of all the query's Chinese: one run of two held, the other (6 of 10 characters) not
+    assert phrase_shares("综合行政执法、乡镇街道", records) == {1: 0.6}
+    # a single character is never a phrase, and an English query has none
+    assert phrase_shares("法 law", records) == {} and phrase_shares("administrative law enforcement", records) == {}
+    # row 2 leads on the model's contrast, row 1 on the phrase: with it, row 1 goes first
+    signals = Signals(dense={1: 0.84, 2: 0.86}, bm25={1: 5.0, 2: 5.0}, background=(0.80, 0.02))
+    assert [r for r, _ in fuse_scores(signals)] == [2, 1]
+    signals.phrase = phrase_shares("综合行政执法 reform", records)
+    fused = dict(fuse_scores(signals))
+    assert fused[1] > fused[2] and fused[1] == pytest.approx(1.0 + DENSE_WEIGHT * 2.0 / 3.0 + PHRASE_WEIGHT)
