@@ -147,7 +147,7 @@ class Searcher:
         rows = self.allowed_rows(filters)
         direct, related = self.glossary.expand_parts(norm)
         expansions = direct + related
-        q_tokens = tokens.tokenize(norm)
+        q_tokens = [t for t in tokens.tokenize(norm) if not translate.is_function_word(t)]
         if norm.isascii():
             # the terms an English query's phrases name are its own words in the reports' language, not guesses at
             # its topic: at full weight, their related terms and the dictionary's words at EXPANSION_WEIGHT (English

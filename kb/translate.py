@@ -33,10 +33,20 @@ _FUNCTION_WORDS = frozenset({
     "was", "were", "be", "been", "being", "it", "its", "their", "they", "them", "this", "that", "these", "those",
     "how", "what", "which", "who", "whom", "when", "where", "why", "do", "does", "did", "has", "have", "had",
     "not", "no", "into", "over", "under", "about", "during", "per", "each", "every", "our", "your", "his", "her",
+    # modal verbs and personal pronouns: the dictionary glosses some of them with content words ("should" is one
+    # sense of 不足, "i" of 我们 …), which then searched "how long should I boil an egg" for 不足
+    "i", "me", "my", "we", "us", "you", "he", "him", "she", "there", "if", "then", "than", "so", "can", "could",
+    "should", "would", "must", "might", "shall", "any", "some", "very", "just", "also",
 })
 _MAX_PHRASE = 3  # content words in the longest gloss a query is matched against
 PER_WORD = 2  # translations kept for each English word or phrase
 _stemmer = Stemmer.Stemmer("english")
+
+
+def is_function_word(token: str) -> bool:
+    """Whether a query token is an English function word: no topic to search for (the "i" of "how do I fix a
+    laptop" matched the i of a platform called 深i学)."""
+    return token in _FUNCTION_WORDS
 
 
 def _content_words(text: str) -> list[str]:

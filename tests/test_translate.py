@@ -97,3 +97,12 @@ def test_an_english_querys_glossary_terms_are_its_own_words_for_bm25(fake_search
     own, extra = searched
     assert "法律援助" in own and "法律援助" not in extra
     assert set(fake_searcher._term_tokens(related[0])) - set(own) <= set(extra)
+
+
+def test_english_function_words_are_not_searched_for() -> None:
+    """A modal or a pronoun carries no topic: "i" matched the i of a platform named 深i学, and the dictionary
+    glosses "should" as one sense of 不足, so an egg-boiling question listed a subdistrict."""
+    assert translate.is_function_word("i") and translate.is_function_word("should")
+    assert not translate.is_function_word("court") and not translate.is_function_word("will")
+    words = translate.translate("how long should I boil an egg", lambda ws: [1.0] * len(ws)).words
+    assert "不足" not in words
