@@ -59,8 +59,10 @@ def phrase_shares(norm: str, records: dict[int, dict[str, Any]]) -> dict[int, fl
     runs = _CJK_RUN.findall(norm)
     total = sum(len(r) for r in runs)
     held = [r for r in runs if len(r) >= 2]
+    if not held:
+        return {}
     out: dict[int, float] = {}
-    for row, rec in records.items() if held else ():
+    for row, rec in records.items():
         n = sum(len(r) for r in held if r in rec["text"])
         if n:
             out[row] = n / total

@@ -76,7 +76,8 @@ def fuse_scores(signals: relevance.Signals) -> list[tuple[int, float]]:
     """Score-aware fusion, best first: each retriever's evidence on one scale, summed — BM25 as a share of
     the query's best BM25 score, dense as the contrast with the background sample (kb.relevance) as a share
     of the best contrast, at DENSE_WEIGHT; the meant terms' BM25 and the verbatim phrase share at their weights.
-    Unlike reciprocal ranks it keeps how far ahead a retriever's first passages are (real reports: recall@5 0.692 → 0.729, MRR 0.652 → 0.749; BENCHMARKS.md)."""
+    Unlike reciprocal ranks it keeps how far ahead a retriever's first passages are (real reports: recall@5
+    0.692 → 0.729, MRR 0.652 → 0.749; BENCHMARKS.md)."""
     top_bm = signals.top_bm25 or 1.0
     zs = {r: max(0.0, z) for r in signals.dense if (z := signals.z(r)) is not None}
     top_z = max(zs.values(), default=0.0) or 1.0

@@ -33,8 +33,9 @@ _FUNCTION_WORDS = frozenset({
     "was", "were", "be", "been", "being", "it", "its", "their", "they", "them", "this", "that", "these", "those",
     "how", "what", "which", "who", "whom", "when", "where", "why", "do", "does", "did", "has", "have", "had",
     "not", "no", "into", "over", "under", "about", "during", "per", "each", "every", "our", "your", "his", "her",
-    # modal verbs and personal pronouns: the dictionary glosses some of them with content words ("should" is one
-    # sense of 不足, "i" of 我们 …), which then searched "how long should I boil an egg" for 不足
+    # modal verbs and personal pronouns: the dictionary glosses some of them with content words (it read "should"
+    # in "how long should I boil an egg" as 不足), and as query tokens they match Latin letters in names (the "i"
+    # of "how do I fix a slow laptop" matched 深i学)
     "i", "me", "my", "we", "us", "you", "he", "him", "she", "there", "if", "then", "than", "so", "can", "could",
     "should", "would", "must", "might", "shall", "any", "some", "very", "just", "also",
 })
