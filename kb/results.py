@@ -33,19 +33,38 @@ class Mention:
     terms: list[str]
 
     @cached_property  # once per query: found_in runs for every ranked passage
-    def _weighed(self) -> tuple[list[tuple[str, float]], float]:
-        """The query's glossary terms and Chinese words of two characters or more with their weights (what can
-        prove a mention), and the weight of all its terms and Chinese words."""
+    def _weighed(self) -> tuple[list[tuple[str, float, list[tuple[str, float]]]], float]:
+        """The query's glossary terms and Chinese words of two characters or more with their weights and their
+        parts (what can prove a mention), and the weight of all its terms and Chinese words."""
         cjk = [(w, tokens.word_weight(w)) for w in self.words if not w.isascii()]
         terms = [(t, tokens.word_weight(t)) for t in self.terms]
-        proof = terms + [(w, wt) for w, wt in cjk if len(w) >= 2]
+        proof = [(w, wt, _parts(w)) for w, wt in terms + [(w, wt) for w, wt in cjk if len(w) >= 2]]
         return proof, sum(wt for _, wt in terms + cjk)
 
     def found_in(self, text: str) -> bool:
         proof, total = self._weighed
         low = text.lower()
-        held = sum(wt for w, wt in proof if w in low)
+        held = sum(wt * _share_held(w, parts, low) for w, wt, parts in proof)
         return held > 0 and held * 2 >= total
+
+
+def _parts(word: str) -> list[tuple[str, float]]:
+    """The words of two characters or more inside a long word, with their weights: what a passage that does not
+    write the word whole may hold instead (法治政府建设示范创建, a glossary term the tokenizer keeps whole, is
+    written 法治政府建设示范县; 行政执法三项制度 is written 行政执法"三项制度")."""
+    if len(word) < 4:
+        return []
+    return [(p, tokens.word_weight(p)) for p in dict.fromkeys(tokens.tokenize(word)) if p != word and len(p) >= 2]
+
+
+def _share_held(word: str, parts: list[tuple[str, float]], low: str) -> float:
+    """1 when the text holds the word; else the share of its parts' weight the text holds, when that is most of
+    it (a passage holding 法治 alone of 法治政府建设示范创建 does not mention it)."""
+    if word in low:
+        return 1.0
+    total = sum(wt for _, wt in parts)
+    share = sum(wt for p, wt in parts if p in low) / total if total > 0 else 0.0
+    return share if share * 2 > 1 else 0.0
 
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")

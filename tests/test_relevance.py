@@ -79,6 +79,21 @@ def test_a_mention_needs_the_words_that_carry_the_query_not_a_common_one() -> No
     assert not Mention(["街", "道"], []).found_in(text)
 
 
+def test_a_long_term_is_mentioned_by_most_of_its_parts_but_not_by_one() -> None:
+    from kb import glossary, tokens
+    from kb.results import Mention
+
+    glossary.register_domain_words()  # the glossary term is one token, as in a search
+    assert tokens.words("法治政府建设示范创建") == ["法治政府建设示范创建"]
+    model = Mention(tokens.words("法治政府建设示范创建"), [])
+    # a made-up county's passage writes the term's parts, not the term
+    assert model.found_in("县政府获评全省法治政府建设示范县。")
+    assert model.found_in("扎实推进法治政府建设示范创建工作。")
+    assert not model.found_in("全年开展法治宣传活动12场。")  # 法治 alone
+    # quotation marks inside a term (行政执法“三项制度”) do not hide it
+    assert Mention(tokens.words("行政执法三项制度"), []).found_in("严格落实行政执法“三项制度”。")
+
+
 def test_highlights_leave_single_characters_out_beside_longer_words() -> None:
     from kb.results import highlight_terms
 
