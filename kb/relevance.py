@@ -25,6 +25,15 @@ WEIGHTS = (-5.281, 0.1522, 1.7916, 0.2683, 0.3228, 0.7217)
 MEANS = (0.3804, 0.727, 0.0668, 0.1245, 0.3725)
 SDS = (1.7576, 0.5652, 0.0864, 0.3302, 0.274)
 THRESHOLD = 0.05
+# A query about rule-of-law work (its domain margin, kb.termvec TermMatcher.domain, at least DOMAIN_MIN) lists its
+# first FIRST_LOCALITIES localities in any case: a plain-language question (现在注册开个公司还要交钱吗) shares no
+# word with the passage that answers it, and its dense contrast is no higher than an off-topic query's, so the
+# rule above missed localities ranked first. The margins: the dev sets' 56 judged queries 0.026–0.149 (one below
+# DOMAIN_MIN), their 60 off-topic ones −0.067–0.032. On both dev sets: zh-colloquial shown 0.667 → 0.802 (real), 1.0 (seeds); localities listed
+# 5.5 → 6.0; off-topic lists unchanged (at 0.03 the seeds' list of off-topic queries lists 3). BENCHMARKS.md
+# "Round of 2026-12-03 (seventh session)".
+DOMAIN_MIN = 0.035
+FIRST_LOCALITIES = 3
 BACKGROUND_ROWS = 512
 _NO_DENSE = MEANS[0]  # bm25-only search: the dense signal says nothing either way
 
@@ -47,6 +56,7 @@ class Signals:
     # nothing is evidence (it was read as "not asked", so an off-topic query's dense matches looked neutral on BM25)
     bm25_asked: bool = False
     background: tuple[float, float] | None = None  # mean, sd of the query's similarity to the sample
+    domain: float | None = None  # the query's domain margin (kb.termvec); None without the model's vectors
 
     @cached_property  # read once the retrievers have answered
     def top_bm25(self) -> float:
@@ -98,8 +108,14 @@ def probability(signals: Signals, rows: Sequence[int], keyword: bool) -> float:
     return 1.0 / (1.0 + math.exp(-logit))
 
 
-def match_kind(signals: Signals, rows: Sequence[int], keyword: bool) -> str | None:
-    """'keyword' or 'meaning' when the locality is listed (by how its passages match), else None."""
-    if probability(signals, rows, keyword) < THRESHOLD:
+def match_kind(signals: Signals, rows: Sequence[int], keyword: bool, place: int | None = None) -> str | None:
+    """'keyword' or 'meaning' when the locality is listed (by how its passages match), else None; `place` is
+    the locality's place among the query's localities, best first (0), where known."""
+    if probability(signals, rows, keyword) < THRESHOLD and not _first_of_domain_query(signals, place):
         return None
     return "keyword" if keyword else "meaning"
+
+
+def _first_of_domain_query(signals: Signals, place: int | None) -> bool:
+    return place is not None and place < FIRST_LOCALITIES and signals.domain is not None \
+        and signals.domain >= DOMAIN_MIN

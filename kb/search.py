@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -178,9 +179,11 @@ class Searcher:
         results = [result(i) for i in range(min(k, len(ranked)))]
         mention = Mention(q_words, direct)
 
+        place = itertools.count()  # group_by_locality judges the localities best first
+
         def judge(members: list[int]) -> str | None:
             keyword = any(mention.found_in(records[i]["text"]) for i in members)
-            return relevance.match_kind(signals, [ranked[i][0] for i in members], keyword)
+            return relevance.match_kind(signals, [ranked[i][0] for i in members], keyword, next(place))
 
         grouped = group_by_locality(records, [s for _, s in ranked], per_locality, result, judge, CARD_SHARE)
         matched = {g["locality"] for g in grouped}
@@ -253,6 +256,7 @@ class Searcher:
         # reading instead, where they replace the English phrases (_embedded_text)
         qvec = self.embedder.embed_query(self._embedded_text(norm))
         signals.background = self.background(qvec)
+        signals.domain = self._meanings.domain(qvec) if self._meanings is not None else None
         if mode == "dense":
             hits = self._dense_hits(qvec, rows)
             signals.dense = dict(zip(hits[0].tolist(), hits[1].tolist(), strict=True))

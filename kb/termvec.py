@@ -1,4 +1,4 @@
-"""Glossary terms by meaning: each official term and its plain-language variants embedded once, a query matched to them."""
+"""Glossary terms by meaning: each official term and its variants embedded once, a query matched to them and to everyday questions."""
 
 from __future__ import annotations
 
@@ -29,15 +29,30 @@ SHIPPED = Path(__file__).resolve().parent / "data"
 SHIPPED_PREFIX = "glossary-terms-"
 
 
+# Everyday questions on no topic of these reports (cooking, sport, phones, exams …; kb/data/everyday.txt), embedded
+# beside the glossary's phrasings: a query nearer to them than to any phrasing is not about rule-of-law work
+# (TermMatcher.domain), which no score of the reports' own passages tells apart (the bundled model rates some
+# passage near any query). Their owner is EVERYDAY, never a term.
+EVERYDAY_FILE = Path(__file__).resolve().parent / "data" / "everyday.txt"
+EVERYDAY = ""
+NEAREST = 3  # the phrasings (and everyday questions) a query's domain margin averages over
+
+
+def everyday_questions() -> list[str]:
+    return [line.strip() for line in EVERYDAY_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def phrasings(glossary: Glossary) -> tuple[list[str], list[str]]:
-    """Every term and Chinese variant of the glossary, and the term each one belongs to."""
+    """Every term and Chinese variant of the glossary, then the everyday questions, and the term each one belongs
+    to (EVERYDAY for the questions)."""
     texts: list[str] = []
     owners: list[str] = []
     for entry in glossary.entries:
         for text in (entry.term, *entry.zh_variants):
             texts.append(text)
             owners.append(entry.term)
-    return texts, owners
+    questions = everyday_questions()
+    return texts + questions, owners + [EVERYDAY] * len(questions)
 
 
 def _key(glossary: Glossary, model_id: str) -> str:
@@ -128,8 +143,10 @@ class TermMatcher:
     """The glossary terms a query vector means: its nearest phrasings, contrasted with all of them."""
 
     def __init__(self, vectors: np.ndarray, owners: list[str]) -> None:
-        self._vectors = vectors.astype(np.float32)
-        self._owners = owners
+        is_term = np.array([o != EVERYDAY for o in owners], dtype=bool)
+        self._vectors = vectors[is_term].astype(np.float32)
+        self._owners = [o for o in owners if o != EVERYDAY]
+        self._everyday = vectors[~is_term].astype(np.float32)
 
     @classmethod
     def load(cls, root: Path | None, glossary: Glossary, model_id: str) -> TermMatcher | None:
@@ -143,6 +160,14 @@ class TermMatcher:
             return None
         _, owners = phrasings(glossary)
         return cls(vectors, owners) if vectors.shape[0] == len(owners) and vectors.ndim == 2 else None
+
+    def domain(self, qvec: np.ndarray) -> float | None:
+        """How much nearer the query is to the glossary's phrasings than to the everyday questions: the mean
+        similarity of its NEAREST of each, subtracted (positive for both, higher for rule-of-law topics)."""
+        if qvec.shape[0] != self._vectors.shape[1] or len(self._everyday) < NEAREST or len(self._vectors) < NEAREST:
+            return None
+        q = qvec.astype(np.float32)
+        return float(_nearest(self._vectors @ q).mean() - _nearest(self._everyday @ q).mean())
 
     def match(self, qvec: np.ndarray, query: str) -> list[str]:
         """Up to MAX_TERMS terms whose phrasings the query is nearest to (contrast ≥ MIN_Z), best first; a term
@@ -162,3 +187,7 @@ class TermMatcher:
             if term not in out and term not in query:
                 out.append(term)
         return out
+
+
+def _nearest(sims: np.ndarray) -> np.ndarray:
+    return np.partition(sims, len(sims) - NEAREST)[-NEAREST:]

