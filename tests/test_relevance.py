@@ -39,6 +39,15 @@ def test_a_rule_of_law_query_lists_its_first_localities_on_weak_evidence_an_ever
     assert match_kind(weak, [1], keyword=False, place=0) is None
 
 
+def test_a_query_off_the_reports_subject_lists_no_locality_even_by_keyword() -> None:
+    strong = _signals({1: 0.86}, {1: 12.0})
+    assert match_kind(strong, [1], keyword=True) == "keyword"  # no domain margin known: the rule alone
+    strong.domain = relevance.DOMAIN_NONE - 0.001
+    assert match_kind(strong, [1], keyword=True, place=0) is None
+    strong.domain = relevance.DOMAIN_NONE
+    assert match_kind(strong, [1], keyword=True, place=0) == "keyword"
+
+
 def test_probability_grows_with_each_signal() -> None:
     base = _signals({1: 0.82, 2: 0.86}, {1: 2.0, 2: 2.0, 3: 9.0})
     assert probability(base, [2], False) > probability(base, [1], False)  # dense contrast
