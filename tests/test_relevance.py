@@ -48,6 +48,14 @@ def test_a_query_off_the_reports_subject_lists_no_locality_even_by_keyword() -> 
     assert match_kind(strong, [1], keyword=True, place=0) == "keyword"
 
 
+def test_a_locality_far_behind_the_querys_best_passage_is_not_listed_whatever_else_it_matches() -> None:
+    strong = _signals({1: 0.86}, {1: 12.0})
+    strong.domain = relevance.DOMAIN_MIN  # a query about the reports' subject, ranked second: listed on its own
+    assert match_kind(strong, [1], keyword=True, place=1, share=relevance.TAIL_SHARE) == "keyword"
+    assert match_kind(strong, [1], keyword=True, place=1, share=relevance.TAIL_SHARE - 0.01) is None
+    assert match_kind(strong, [1], keyword=True) == "keyword"  # no share given: the query's best
+
+
 def test_probability_grows_with_each_signal() -> None:
     base = _signals({1: 0.82, 2: 0.86}, {1: 2.0, 2: 2.0, 3: 9.0})
     assert probability(base, [2], False) > probability(base, [1], False)  # dense contrast

@@ -387,3 +387,23 @@ def test_similar_finds_the_town_with_the_same_measure_among_boilerplate(tmp_path
     assert by_vector[0] == "石湾镇" and by_vector[-1] == "云台镇"  # the premise: wording alone
     out = s.similar(chunk_id=src["chunk_id"], k=5)
     assert "云台镇" in [r["locality"] for r in out["results"][:2]] and "茶馆" in "".join(out["similar_by"])
+
+
+def test_each_locality_is_judged_with_its_best_passages_share_of_the_querys_best(fake_searcher, monkeypatch) -> None:
+    """The listing rule reads how far behind the query's best passage a locality's best one scores
+    (relevance.TAIL_SHARE): every locality is judged, best first, with that share."""
+    from kb import relevance
+
+    seen: list[float] = []
+
+    def judged(signals, rows, keyword, place=None, share=1.0):
+        seen.append(share)
+        return "keyword"
+
+    monkeypatch.setattr(relevance, "match_kind", judged)
+    out = fake_searcher.search("法律援助 行政复议", k=50)
+    groups = out["by_locality"]
+    assert len(groups) >= 2 and len(seen) == len(groups)
+    best = out["results"][0]["score"]
+    assert seen == pytest.approx([g["results"][0]["score"] / best for g in groups], abs=1e-4)
+    assert seen[0] == pytest.approx(1.0) and min(seen) < 1.0
