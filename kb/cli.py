@@ -163,8 +163,8 @@ def cmd_similar(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from kb import evaluate as ev
 
-    if not (args.queries or args.meta or args.offtopic):
-        raise UsageError("kb eval needs --queries FILE, --meta FILE or --offtopic FILE")
+    if not (args.queries or args.meta or args.offtopic) or (args.cards and not args.queries):
+        raise UsageError("kb eval needs --queries FILE, --meta FILE or --offtopic FILE (--cards judges --queries' cards)")
     searcher = open_searcher(args)
 
     def search(q: str, k: int) -> dict[str, Any]:
@@ -172,15 +172,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     report: dict[str, Any] = {"mode": args.mode}
     if args.queries:
-        report |= ev.evaluate(ev.load_queries(Path(args.queries)), search)
+        report |= ev.evaluate(ev.load_queries(Path(args.queries)), search, ev.load_cards(args.cards))
     if args.offtopic:
         report["offtopic"] = ev.evaluate_offtopic(ev.load_lines(Path(args.offtopic)), search)
     if args.meta:
         report["meta"] = ev.evaluate_meta(ev.load_expected_meta(Path(args.meta)), searcher.reader.documents())
     if args.json:
         _print_json(report)
-        return 0
-    print(ev.format_report(report))
+    else:
+        print(ev.format_report(report))
     return 0
 
 
@@ -291,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--queries", help="judged queries (JSON lines): recall@5, recall@10, MRR, passages shown")
     e.add_argument("--meta", help="expected metadata (JSON: source prefix → locality, year): accuracy, misses")
     e.add_argument("--offtopic", help="queries no report discusses, one a line: localities listed")
+    e.add_argument("--cards", help="judged cards (JSON lines: id, locality, verdict 0–2): how many answer the query")
     e.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
@@ -321,8 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: every failure the user can cause is one line on stderr and a non-zero exit."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         if args.command == "similar" and not args.chunk_id and not args.text:

@@ -1,4 +1,4 @@
-"""`kb eval`: recall@5/@10, MRR and passages shown of the search over judged queries, per query kind; metadata accuracy."""
+"""`kb eval`: recall@5/@10, MRR and passages shown of the search over judged queries, per query kind; cards; metadata."""
 
 from __future__ import annotations
 
@@ -86,15 +86,48 @@ def _summary(sel: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def evaluate(queries: list[dict[str, Any]], search: Callable[[str, int], dict[str, Any]]) -> dict[str, Any]:
-    """Score a search function (query, k) → the search JSON (results, by_locality) over judged queries."""
-    rows = [_score_query(q, search(q["q"], 10)) for q in queries]
+Cards = dict[tuple[str, str], int]  # (query id, locality) → 2 answers the query, 1 partly, 0 not
+
+
+def evaluate(
+    queries: list[dict[str, Any]], search: Callable[[str, int], dict[str, Any]], cards: Cards | None = None
+) -> dict[str, Any]:
+    """Score a search function (query, k) → the search JSON (results, by_locality) over judged queries; with
+    judged cards, also how many of the first page's cards answer their query."""
+    rows = []
+    for q in queries:
+        out = search(q["q"], 10)
+        rows.append(_score_query(q, out))
+        if cards is not None:
+            shown = [cards.get((str(q.get("id")), g["locality"])) for g in out.get("by_locality", [])[:SHOWN_LOCALITIES]]
+            rows[-1]["cards"] = {"answer": sum(v is not None and v >= 1 for v in shown),
+                                 "not": shown.count(0), "unjudged": shown.count(None)}
     kinds = sorted({r["kind"] for r in rows})
-    return {
+    report = {
         "overall": _summary(rows),
         "by_kind": {k: _summary([r for r in rows if r["kind"] == k]) for k in kinds},
         "queries": rows,
     }
+    if cards is not None:
+        report["cards"] = {key: sum(r["cards"][key] for r in rows) for key in ("answer", "not", "unjudged")}
+    return report
+
+
+def load_cards(path: str | None) -> Cards | None:
+    """Judged cards, one JSON object a line: {"id": query id, "locality": …, "verdict": 0, 1 or 2}."""
+    if path is None:
+        return None
+    out: Cards = {}
+    for n, line in enumerate(load_lines(Path(path)), 1):
+        try:
+            row = json.loads(line)
+            key, verdict = (str(row["id"]), str(row["locality"])), row["verdict"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f'{path}:{n}: expected {{"id": …, "locality": …, "verdict": 0|1|2}} ({exc})') from exc
+        if verdict not in (0, 1, 2):
+            raise UsageError(f"{path}:{n}: verdict {verdict!r} is not one of 0, 1, 2")
+        out[key] = verdict
+    return out
 
 
 def evaluate_offtopic(queries: list[str], search: Callable[[str, int], dict[str, Any]]) -> dict[str, Any]:
@@ -175,6 +208,10 @@ def format_report(report: dict[str, Any]) -> str:
         for row in report["queries"]:
             if row["recall@10"] < 1 or row["shown"] < 1:
                 lines.append(f"  missed: {row['id']} {row['q']!r} recall@10={row['recall@10']:.2f} shown={row['shown']:.2f}")
+    if "cards" in report:
+        c = report["cards"]
+        lines.append(f"cards of the first {SHOWN_LOCALITIES} localities: {c['answer']} answer the query, {c['not']} do not, "
+                     f"{c['unjudged']} not judged")
     if "offtopic" in report:
         off = report["offtopic"]
         lines.append(f"off-topic: {off['queries']} queries, localities listed max {off['max']}, mean {off['mean']}")

@@ -54,3 +54,26 @@ def test_an_empty_queries_file_is_a_usage_error(tmp_path) -> None:
     (tmp_path / "q.jsonl").write_text("\n\n", encoding="utf-8")
     with pytest.raises(UsageError, match="holds no judged queries"):
         load_queries(tmp_path / "q.jsonl")
+
+
+def test_judged_cards_count_what_the_first_page_shows(tmp_path) -> None:
+    import pytest
+
+    from kb.errors import UsageError
+    from kb.evaluate import format_report, load_cards
+
+    path = tmp_path / "cards.jsonl"
+    path.write_text('{"id": "q", "locality": "甲镇", "verdict": 2}\n{"id": "q", "locality": "乙镇", "verdict": 0}\n'
+                    '{"id": "other", "locality": "丙镇", "verdict": 1}\n', encoding="utf-8")
+    cards = load_cards(str(path))
+    card = {"results": [_passage("a1.txt", "行政复议")]}
+    answer = {"results": card["results"],
+              "by_locality": [card | {"locality": name} for name in ("甲镇", "乙镇", "丙镇")]}
+    q = {"id": "q", "kind": "zh", "q": "行政复议", "rel": [["a1", "行政复议"]]}
+    report = evaluate([q], lambda _q, _k: answer, cards)
+    assert report["cards"] == {"answer": 1, "not": 1, "unjudged": 1}  # 丙镇 was judged for another query
+    assert "1 answer the query, 1 do not, 1 not judged" in format_report(report)
+    assert "cards" not in evaluate([q], lambda _q, _k: answer)
+    path.write_text('{"id": "q", "locality": "甲镇", "verdict": "yes"}\n', encoding="utf-8")
+    with pytest.raises(UsageError, match=r"cards.jsonl:1: verdict 'yes' is not one of 0, 1, 2"):
+        load_cards(str(path))
