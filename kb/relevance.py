@@ -34,6 +34,12 @@ THRESHOLD = 0.05
 # "Round of 2026-12-03 (seventh session)".
 DOMAIN_MIN = 0.035
 FIRST_LOCALITIES = 3
+# ... but only while no passage holds WORDS_FOUND of what the query's words could score in BM25 (possible_bm25):
+# a query whose words the passages do hold has the rule's evidence, and the cards the first-N rule added to
+# it answered nothing (judged cards of the real set: 0 of 9 for queries at 0.15–0.29 of their possible score,
+# 5 of 10 below, where the plain-language questions are, at 0.03–0.11; set H, not chosen on: 2 of 6 partly and
+# none of the judged localities above, 8 of 14 below). BENCHMARKS.md "Round of 2026-12-03 (eighth session)".
+WORDS_FOUND = 0.15
 # A query nearer to everyday questions than this lists no locality at all, whatever its words match (街道办的食堂
 # …, 公务员考试 … named words the reports use): 0.020 is the 95th percentile of the dev sets' off-topic margins,
 # below every judged query's (0.026). Our 30 natural off-topic questions on the seeds' index: localities listed
@@ -137,4 +143,4 @@ def match_kind(
 
 def _first_of_domain_query(signals: Signals, place: int | None) -> bool:
     return place is not None and place < FIRST_LOCALITIES and signals.domain is not None \
-        and signals.domain >= DOMAIN_MIN
+        and signals.domain >= DOMAIN_MIN and signals.top_bm25 < WORDS_FOUND * (signals.possible_bm25 or 1.0)

@@ -39,6 +39,16 @@ def test_a_rule_of_law_query_lists_its_first_localities_on_weak_evidence_an_ever
     assert match_kind(weak, [1], keyword=False, place=0) is None
 
 
+def test_the_first_localities_rule_is_for_a_query_whose_words_the_passages_do_not_hold() -> None:
+    found = _signals({1: 0.82, 2: 0.81}, {2: 2.0}, possible=10.0)  # its best passage: 0.2 of the possible score
+    found.domain = relevance.DOMAIN_MIN
+    assert probability(found, [1], keyword=False) < relevance.THRESHOLD  # the rule alone would not list it
+    assert match_kind(found, [1], keyword=False, place=1) is None
+    unheld = _signals({1: 0.82, 2: 0.81}, {2: 1.0}, possible=10.0)  # 0.1: a plain-language question
+    unheld.domain = relevance.DOMAIN_MIN
+    assert match_kind(unheld, [1], keyword=False, place=1) == "meaning"
+
+
 def test_a_query_off_the_reports_subject_lists_no_locality_even_by_keyword() -> None:
     strong = _signals({1: 0.86}, {1: 12.0})
     assert match_kind(strong, [1], keyword=True) == "keyword"  # no domain margin known: the rule alone
