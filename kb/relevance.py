@@ -134,11 +134,16 @@ def match_kind(
     the locality's place among the query's localities, best first (0), where known, and `share` its best
     passage's score as a share of the query's best. A query off the reports' subject (domain margin below
     DOMAIN_NONE) lists none."""
-    if signals.domain is not None and signals.domain < DOMAIN_NONE or share < TAIL_SHARE:
+    if off_subject(signals) or share < TAIL_SHARE:
         return None
     if probability(signals, rows, keyword) < THRESHOLD and not _first_of_domain_query(signals, place):
         return None
     return "keyword" if keyword else "meaning"
+
+
+def off_subject(signals: Signals) -> bool:
+    """Whether the query is nearer to everyday questions than to the reports' subject (margin below DOMAIN_NONE)."""
+    return signals.domain is not None and signals.domain < DOMAIN_NONE
 
 
 def _first_of_domain_query(signals: Signals, place: int | None) -> bool:

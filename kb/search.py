@@ -266,7 +266,9 @@ class Searcher:
         # as SQLite does, and once the query is embedded both cores are free. (Started before the embedding,
         # BM25 only slowed the model, which uses both cores.) If the workers are busy with other requests and
         # have not started it, this thread runs it rather than wait in their queue.
-        signals.meaning_terms = self._meanings.match(qvec, norm) if self._meanings is not None else []
+        # an everyday question means no term of the domain: its nearest phrasings are noise (世界杯足球赛转播 → 最多跑一次)
+        off = relevance.off_subject(signals)
+        signals.meaning_terms = self._meanings.match(qvec, norm) if self._meanings is not None and not off else []
         meant = [t for term in signals.meaning_terms for t in self._term_tokens(term)]
         bm25 = worker_pool().submit(self._keyword_hits, bm25_tokens, meant, rows)
         d_rows, d_scores, d_recs = self._dense_hits(qvec, rows)

@@ -407,3 +407,24 @@ def test_each_locality_is_judged_with_its_best_passages_share_of_the_querys_best
     best = out["results"][0]["score"]
     assert seen == pytest.approx([g["results"][0]["score"] / best for g in groups], abs=1e-4)
     assert seen[0] == pytest.approx(1.0) and min(seen) < 1.0
+
+
+def test_an_everyday_question_is_searched_for_no_term_by_meaning(fake_searcher, monkeypatch) -> None:
+    """A query nearer to everyday questions than to the reports' subject (relevance.DOMAIN_NONE) means no
+    glossary term: its nearest phrasings would be shown as 按含义 and searched, for nothing."""
+    from kb import relevance
+
+    class Matcher:
+        margin = relevance.DOMAIN_NONE - 0.01
+
+        def domain(self, qvec):
+            return self.margin
+
+        def match(self, qvec, query):
+            return ["法律援助"]
+
+    matcher = Matcher()
+    monkeypatch.setattr(fake_searcher, "_meanings", matcher)
+    assert fake_searcher.search("世界杯足球赛转播")["expansions_by_meaning"] == []
+    matcher.margin = relevance.DOMAIN_MIN
+    assert fake_searcher.search("世界杯足球赛转播")["expansions_by_meaning"] == ["法律援助"]
