@@ -183,7 +183,8 @@ class Searcher:
 
         def judge(members: list[int]) -> str | None:
             keyword = any(mention.found_in(records[i]["text"]) for i in members)
-            share = ranked[members[0]][1] / best  # members are best first
+            # members are best first; with no score above 0 (a tiny index's unscored rows) there is no distance to read
+            share = ranked[members[0]][1] / ranked[0][1] if ranked[0][1] > 0 else 1.0
             return relevance.match_kind(signals, [ranked[i][0] for i in members], keyword, next(place), share)
 
         grouped = group_by_locality(records, [s for _, s in ranked], per_locality, result, judge, CARD_SHARE)

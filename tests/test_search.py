@@ -407,6 +407,13 @@ def test_each_locality_is_judged_with_its_best_passages_share_of_the_querys_best
     best = out["results"][0]["score"]
     assert seen == pytest.approx([g["results"][0]["score"] / best for g in groups], abs=1e-4)
     assert seen[0] == pytest.approx(1.0) and min(seen) < 1.0
+    # rows ranked without a score (no background sample, no BM25 match) are all as near the best as it is
+    from kb import search as search_module
+
+    real_fuse = search_module.fuse_scores
+    monkeypatch.setattr(search_module, "fuse_scores", lambda signals: [(r, 0.0) for r, _ in real_fuse(signals)])
+    seen.clear()
+    assert fake_searcher.search("法律援助 行政复议", k=50)["by_locality"] and seen and set(seen) == {1.0}
 
 
 def test_an_everyday_question_is_searched_for_no_term_by_meaning(fake_searcher, monkeypatch) -> None:
