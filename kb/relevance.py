@@ -66,6 +66,7 @@ class Signals:
     # BM25 of the glossary terms the query means (kb.termvec): ranks passages, never decides a listing
     meaning: dict[int, float] = field(default_factory=dict)
     meaning_terms: list[str] = field(default_factory=list)
+    meaning_share: float = 1.0  # how much of the fusion's meaning weight they get (kb.fusion.meaning_share)
     # the share of the query's Chinese each passage holds verbatim (kb.results.phrase_shares): ranks, never lists
     phrase: dict[int, float] = field(default_factory=dict)
     # the BM25 score a passage holding each of the query's tokens once would get (their idf summed): what a

@@ -12,6 +12,7 @@ import numpy as np
 from kb import glossary, relevance, termvec, tokens, translate
 from kb.embed import Embedder
 from kb.errors import UsageError
+from kb.fusion import fuse_scores, meaning_share
 from kb.query import (  # noqa: F401  (re-exported: the CLI, web and tests import them from here)
     MAX_K,
     MAX_QUERY_CHARS,
@@ -44,20 +45,7 @@ DEPTH = 60  # candidates taken from each retriever before fusion
 # the topic. Real reports: recall@5/@10 0.779/0.869 → 0.792/0.894, localities listed 7.9 → 6.3; seeds' MRR
 # 0.823 → 0.969 (BENCHMARKS.md "Search quality on real reports").
 EXPANSION_WEIGHT = 0.5
-# The bundled model is the weaker retriever (dense alone recall@10 0.65 against BM25's 0.83 on the real
-# reports): at 0.8 recall@10 0.887 → 0.906 there and the seeds' recall@5 0.938 → 0.979, no kind lower; at
-# 0.6 English recall@10 falls to 0.75 (measured on both dev sets, BENCHMARKS.md).
-DENSE_WEIGHT = 0.8
 BM25_POOL = 2 * DEPTH  # each of the two BM25 searches, before their scores are added up
-# The glossary terms a query means (kb.termvec: 行政复议 and 行政处罚 for 被政府罚款了不服怎么办) are searched by BM25
-# apart, and their share of that search's best score is added at this weight. Both dev sets: recall@5 / @10
-# 0.854 / 0.929 → 0.878 / 0.938, and no kind below BM25 alone at either (BENCHMARKS.md "Glossary terms by meaning").
-MEANING_WEIGHT = 0.5
-# A passage holding the query's Chinese verbatim (results.phrase_shares) gains its share at this weight, half of
-# what the best BM25 passage gets: the fusion's MRR on mixed queries was below BM25 alone's (real reports 0.775
-# against 1.000; the dense side put a near miss first). Real reports MRR 0.875 → 0.907, recall@5 0.900 → 0.912;
-# seeds' MRR unchanged (0.969), recall@5 1.000 → 0.979 (BENCHMARKS.md "Round of 2026-12-02 (sixth session)").
-PHRASE_WEIGHT = 0.5
 _NONE = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 PER_LOCALITY = 3
 # A card shows a locality's further passages only when they score at least half its best one: on both dev
@@ -71,28 +59,6 @@ Hits = tuple[np.ndarray, np.ndarray, dict[int, dict[str, Any]]]
 def _ranked(hits: Hits) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
     rows, scores, records = hits
     return [(int(r), float(s)) for r, s in zip(rows, scores, strict=True)], records
-
-
-def fuse_scores(signals: relevance.Signals) -> list[tuple[int, float]]:
-    """Score-aware fusion, best first: each retriever's evidence on one scale, summed — BM25 as a share of
-    the query's best BM25 score, dense as the contrast with the background sample (kb.relevance) as a share
-    of the best contrast, at DENSE_WEIGHT; the meant terms' BM25 and the verbatim phrase share at their weights.
-    Unlike reciprocal ranks it keeps how far ahead a retriever's first passages are (real reports: recall@5
-    0.692 → 0.729, MRR 0.652 → 0.749; BENCHMARKS.md)."""
-    top_bm = signals.top_bm25 or 1.0
-    zs = {r: max(0.0, z) for r in signals.dense if (z := signals.z(r)) is not None}
-    top_z = max(zs.values(), default=0.0) or 1.0
-    fused = {r: b / top_bm for r, b in signals.bm25.items()}
-    for r, z in zs.items():
-        fused[r] = fused.get(r, 0.0) + DENSE_WEIGHT * z / top_z
-    top_m = max(signals.meaning.values(), default=0.0) or 1.0
-    for r, m in signals.meaning.items():
-        fused[r] = fused.get(r, 0.0) + MEANING_WEIGHT * m / top_m
-    for r, share in signals.phrase.items():
-        fused[r] = fused.get(r, 0.0) + PHRASE_WEIGHT * share
-    for r in signals.dense:
-        fused.setdefault(r, 0.0)  # no background (a tiny index): still ranked, after the scored rows
-    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 class Searcher:
@@ -271,6 +237,7 @@ class Searcher:
         off = relevance.off_subject(signals)
         signals.meaning_terms = self._meanings.match(qvec, norm) if self._meanings is not None and not off else []
         meant = [t for term in signals.meaning_terms for t in self._term_tokens(term)]
+        signals.meaning_share = self._meaning_share(bm25_tokens, meant)
         bm25 = worker_pool().submit(self._keyword_hits, bm25_tokens, meant, rows)
         d_rows, d_scores, d_recs = self._dense_hits(qvec, rows)
         (b_rows, b_scores, b_recs), (m_rows, m_scores, m_recs) = (
@@ -287,6 +254,15 @@ class Searcher:
         """BM25 of the query and its literal expansions, and BM25 of the terms it means (empty without any)."""
         meaning = self.reader.bm25_search(meant, DEPTH, rows) if meant else _NONE
         return self._bm25_hits(bm25_tokens, rows), (*meaning, self._records(meaning[0]))
+
+    def _meaning_share(self, bm25_tokens: tuple[list[str], list[str]], meant: list[str]) -> float:
+        """kb.fusion.meaning_share of the meant tokens against the Chinese tokens the query searches."""
+        if not meant:
+            return 1.0
+        asked = [t for t in dict.fromkeys(bm25_tokens[0] + bm25_tokens[1]) if not t.isascii()]
+        unique = list(dict.fromkeys(meant))
+        weights = self.reader.token_idf(asked + unique)
+        return meaning_share(dict(zip(asked, weights, strict=False)), dict(zip(unique, weights[len(asked) :], strict=True)))
 
     def _possible_bm25(self, bm25_tokens: tuple[list[str], list[str]], absent: int = 0) -> float:
         """The idf of the query's own Chinese tokens, and of its expansions' at the weight _bm25_hits searches

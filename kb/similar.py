@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from kb import relevance, tokens
 from kb.errors import NotFound, UsageError
+from kb.fusion import fuse_scores
 from kb.query import MAX_QUERY_CHARS, Filters, has_content, normalize_query
 from kb.results import group_by_locality, highlight_terms, locality_key, passage
 
@@ -48,7 +49,7 @@ def similar_passages(
 ) -> dict[str, Any]:
     """Passages nearest to a chunk (or free text) from other localities, a few per locality, within the filters
     (the same as a search's: locality, year, region, province, kind)."""
-    from kb.search import DEPTH, fuse_scores
+    from kb.search import DEPTH
 
     t0 = time.perf_counter()
     filters = filters or Filters()

@@ -21,7 +21,7 @@ STAGES: dict[str, int] = {
     "kb.tokens": 6, "kb.glossary": 6, "kb.translate": 6,
     "kb.embed": 7, "kb.distembed": 7, "kb.termvec": 7,
     "kb.store": 8, "kb.engine": 8,
-    "kb.query": 9, "kb.results": 9, "kb.relevance": 9, "kb.search": 9, "kb.similar": 9,
+    "kb.query": 9, "kb.results": 9, "kb.relevance": 9, "kb.fusion": 9, "kb.search": 9, "kb.similar": 9,
     "kb.build": 10, "kb.collect": 10, "kb.corpus": 10, "kb.add": 10, "kb.evaluate": 10,
     "kb.cli": 11, "kb.cli_errors": 11, "kb.cli_text": 11, "web": 11,
 }  # fmt: skip

@@ -153,8 +153,8 @@ def test_bm25_that_found_nothing_is_evidence_a_dense_search_is_not() -> None:
 
 
 def test_a_passage_holding_the_querys_chinese_verbatim_gains_its_share_in_the_fusion() -> None:
+    from kb.fusion import DENSE_WEIGHT, PHRASE_WEIGHT, fuse_scores
     from kb.results import phrase_shares
-    from kb.search import DENSE_WEIGHT, PHRASE_WEIGHT, fuse_scores
 
     records = {
         1: {"text": "石桥镇推进镇街综合行政执法改革,组建综合执法队。"},
