@@ -12,6 +12,12 @@ from typing import Any
 from kb import tokens
 
 UNKNOWN_LOCALITY = "(未知地区)"
+# An English word no glossary phrase covers weighs in a mention through the dictionary's Chinese words for it
+# (kb.translate), at the weight BM25 searches them with (kb.search.EXPANSION_WEIGHT): without them a long
+# English query with one covered word was mentioned by every passage holding that word. Real reports: cards of
+# the first page answering nothing 76 → 68 (of 191), listed 5.2 → 4.8 a query, shown 0.929 → 0.923; sets H
+# and I listed 4.9 → 4.9, 5.0 → 4.8, shown unchanged (BENCHMARKS.md, ninth session).
+READING_WEIGHT = 0.5
 
 
 def locality_key(rec: dict[str, Any]) -> str:
@@ -23,7 +29,7 @@ def locality_key(rec: dict[str, Any]) -> str:
 class Mention:
     """What it takes for a passage to mention a query's topic: the query's own words and the glossary terms it
     names that the passage holds carry at least half of the weight of them all (tokens.word_weight; English
-    words only count through their terms). By weight, not by count: in 韩剧推荐 the passage that says 推荐 does
+    words count through their terms, or else through their dictionary readings). By weight, not by count: in 韩剧推荐 the passage that says 推荐 does
     not mention the query, and a single character (电 of an unknown 电竞) weighs in but never proves a mention.
     A term counts as one of the query's parts, not as proof by itself: "public satisfaction survey on
     rule-of-law building" is not mentioned by every passage that says 法治建设 (real reports: localities
@@ -31,21 +37,31 @@ class Mention:
 
     words: list[str]
     terms: list[str]
+    readings: Sequence[Sequence[str]] = ()  # each English word no glossary phrase covers: its Chinese words
+    unread: int = 0  # English words whose every Chinese word is missing from the index
 
     @cached_property  # once per query: found_in runs for every ranked passage
-    def _weighed(self) -> tuple[list[tuple[str, float, list[tuple[str, float]]]], float]:
+    def _weighed(self) -> tuple[list[tuple[str, float, list[tuple[str, float]]]], list[tuple[list[str], float]], float]:
         """The query's glossary terms and Chinese words of two characters or more with their weights and their
-        parts (what can prove a mention), and the weight of all its terms and Chinese words."""
+        parts (what can prove a mention), its English words' readings with their weights, and the weight of
+        all of them."""
         cjk = [(w, tokens.word_weight(w)) for w in self.words if not w.isascii()]
         terms = [(t, tokens.word_weight(t)) for t in self.terms]
         proof = [(w, wt, _parts(w)) for w, wt in terms + [(w, wt) for w, wt in cjk if len(w) >= 2]]
-        return proof, sum(wt for _, wt in terms + cjk)
+        # an English word weighs what its most telling reading does; one with none in the index, what the
+        # query's other words weigh on average (it is a part of the topic no passage can show)
+        read = [(list(zh), READING_WEIGHT * max(tokens.word_weight(z) for z in zh)) for zh in self.readings if zh]
+        known = [wt for _, wt in terms + cjk]
+        unread = self.unread * READING_WEIGHT * (sum(known) / len(known) if known else 0.0)
+        return proof, read, sum(known) + sum(wt for _, wt in read) + unread
 
     def found_in(self, text: str) -> bool:
-        proof, total = self._weighed
+        proof, read, total = self._weighed
         low = text.lower()
         held = sum(wt * _share_held(w, parts, low) for w, wt, parts in proof)
-        return held > 0 and held * 2 >= total
+        # a dictionary's reading is a guess at the word the reports use: it adds to a mention, never makes one
+        read_held = sum(wt for zh, wt in read if any(z in low for z in zh))
+        return held > 0 and (held + read_held) * 2 >= total
 
 
 def _parts(word: str) -> list[tuple[str, float]]:

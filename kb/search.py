@@ -143,7 +143,7 @@ class Searcher:
             return made[i]
 
         results = [result(i) for i in range(min(k, len(ranked)))]
-        mention = Mention(q_words, direct)
+        mention = Mention(q_words, direct, [zh for _, zh in translated.pairs], translated.absent)
 
         place = itertools.count()  # group_by_locality judges the localities best first
 

@@ -118,6 +118,24 @@ def test_a_mention_needs_the_words_that_carry_the_query_not_a_common_one() -> No
     assert not Mention(["街", "道"], []).found_in(text)
 
 
+def test_an_english_querys_uncovered_words_are_part_of_what_a_mention_must_hold() -> None:
+    """"24-hour smart service hall run by the subdistrict": the glossary covers only "subdistrict" (街道办事处);
+    the dictionary's readings of the other words weigh in, so a passage that names the 街道办事处 and nothing
+    else no longer mentions the query. A reading adds to a mention but never makes one on its own."""
+    from kb.results import Mention
+
+    generic = "街道办事处深入学习贯彻习近平法治思想,全面落实法治政府建设工作部署。"
+    hall = "街道办事处建成24小时智能政务服务大厅,群众随时可办。"
+    bare = Mention(["24", "hour", "smart", "hall", "run"], ["街道办事处"])
+    assert bare.found_in(generic)  # without the readings, the one term is all the query has
+    read = Mention(["24", "hour", "smart", "hall", "run"], ["街道办事处"], [("小时",), ("智能", "聪明")], unread=1)
+    assert not read.found_in(generic)
+    assert read.found_in(hall)
+    # readings alone: a passage holding only dictionary words of an English query never mentions it
+    only = Mention(["broadcast", "football"], [], [("转播",), ("足球",)])
+    assert not only.found_in("电视台转播足球比赛。")
+
+
 def test_a_long_term_is_mentioned_by_most_of_its_parts_but_not_by_one() -> None:
     from kb import glossary, tokens
     from kb.results import Mention
