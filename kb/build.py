@@ -33,7 +33,7 @@ from kb.store import (
 )
 from kb.store.layout import read_manifest
 
-__all__ = ["CACHE_FILE", "BuildStats", "build", "index_state", "is_stale", "pipeline_fingerprint"]
+__all__ = ["CACHE_FILE", "BuildStats", "build", "index_state", "is_stale", "pipeline_fingerprint", "unseen_by_seeds"]
 # The stages that decide what a report and its tokens turn into. The fingerprint hashes their source and
 # that of every kb module they import, transitively, read from the files Python imported them from (a
 # package whole), so moving or splitting a module keeps it hashed without anyone updating a list.
@@ -143,6 +143,18 @@ def is_stale(seeds: Path, index: Path, model_id: str) -> bool:
     current = _file_hashes(seeds)
     skipped = set(info.get("skipped_files", []))
     return {k: v for k, v in current.items() if k not in skipped} != indexed
+
+
+def unseen_by_seeds(seeds: Path, index: Path, model_id: str) -> tuple[int, int]:
+    """(how many of the index's report files the seeds folder does not hold, how many it indexes): a rebuild
+    from that folder would remove the first number of reports (0, 0 when there is no index to read)."""
+    try:
+        with open_index(index, expected_model_id=model_id, verify="sizes") as reader:
+            indexed = set(reader.manifest.get("build_info", {}).get("files", {}))
+    except IndexLoadError:
+        return 0, 0
+    present = {p.name for p in list_report_files(seeds)}
+    return len(indexed - present), len(indexed)
 
 
 def build(

@@ -181,6 +181,28 @@ def test_a_colon_in_the_seeds_path_leaves_the_index_fresh(tmp_path: Path) -> Non
     assert not is_stale(seeds, index, HashEmbedder().model_id)
 
 
+def test_serving_an_index_built_from_another_folder_keeps_its_reports(tmp_path: Path, capsys) -> None:
+    from kb.embed import HashEmbedder
+    from web.serve import _build_before_serving
+
+    other, seeds, index = tmp_path / "other", tmp_path / "seeds", tmp_path / "index"
+    other.mkdir()
+    seeds.mkdir()
+    for i, town in enumerate(("东湖", "西湖", "南湖")):
+        (other / f"r{i}.txt").write_text(report(town, i + 1), encoding="utf-8")
+    (seeds / "bundled.txt").write_text(report("北湖", 9), encoding="utf-8")
+    assert run(kb_cmd(other, index, "build", "--quiet")).returncode == 0
+    before = indexed(index)
+    _build_before_serving(seeds, index, HashEmbedder())
+    assert indexed(index) == before  # not replaced by the one report of the other folder
+    err = capsys.readouterr().err
+    assert "3 of the 3 reports" in err and str(seeds) in err and "kb build" in err
+    # a folder holding most of the index's reports (one new) is still built: that is the yearly rebuild
+    (other / "r3.txt").write_text(report("中湖", 4), encoding="utf-8")
+    _build_before_serving(other, index, HashEmbedder())
+    assert set(indexed(index)) == set(before) | {"r3.txt"}
+
+
 def _blocked_on_a_lock(pid: int) -> bool:
     """Whether the process waits for an flock (a `->` line of /proc/locks)."""
     lines = Path("/proc/locks").read_text().splitlines()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from waitress import create_server
 
-from kb.build import build, is_stale
+from kb.build import build, is_stale, unseen_by_seeds
 from kb.embed import Embedder
 from kb.errors import UsageError
 from kb.store import IndexLoadError
@@ -39,6 +39,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _build_before_serving(seeds: Path, index: Path, embedder: Embedder) -> None:
+    """Bring a stale index up to date with the seeds folder, unless that would remove most of its reports: an
+    index built from another folder (`kb --index … serve` without its --seeds) is served as it is, since
+    rebuilding it from the bundled seeds would replace the user's reports (and their embedding time) with them."""
+    gone, indexed = unseen_by_seeds(seeds, index, embedder.model_id)
+    if indexed and gone * 2 > indexed:
+        print(
+            f"kb: {gone} of the {indexed} reports in {index} are not in {seeds}: serving the index as it is (give"
+            f" --seeds with the folder it was built from, or run kb build to rebuild it from {seeds})",
+            file=sys.stderr,
+        )
+        return
+    print(f"kb: the index in {index} is missing or out of date; building it from {seeds}", file=sys.stderr)
+    stats = build(seeds, index, embedder, progress=True)
+    print(
+        f"kb: {stats.documents} reports, {stats.chunks} passages; embedded {stats.embedded}; {stats.seconds:.1f}s",
+        file=sys.stderr,
+    )
+
+
 def serve(
     seeds: Path,
     index: Path,
@@ -60,13 +80,7 @@ def serve(
             " add --allow-remote-upload if that is meant"
         )
     if seeds.is_dir() and is_stale(seeds, index, embedder.model_id):
-        print(f"kb: the index in {index} is missing or out of date; building it from {seeds}", file=sys.stderr)
-        stats = build(seeds, index, embedder, progress=True)
-        print(
-            f"kb: {stats.documents} reports, {stats.chunks} passages; embedded {stats.embedded};"
-            f" {stats.seconds:.1f}s",
-            file=sys.stderr,
-        )
+        _build_before_serving(seeds, index, embedder)
     try:
         searcher = open_searcher(index, embedder)
     except IndexLoadError as exc:
