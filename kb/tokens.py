@@ -19,7 +19,7 @@ with warnings.catch_warnings():
 
 # Recorded in the index manifest: an index is only searchable with the tokenizer that built it.
 # Bump when anything below changes what tokenize() returns.
-TOKENIZER_ID = "jieba-search-hmm0-v1"
+TOKENIZER_ID = "jieba-search-hmm0-v2"
 
 # HMM new-word discovery is off: it segments an unknown run differently in a short query than in a
 # long passage, so query and corpus would disagree; dictionary-only cuts fall back to single
@@ -78,12 +78,24 @@ def tokenize(text: str) -> list[str]:
     """Search-mode tokens of normalized text: words plus the sub-words of long words, lowercased."""
     if not text:
         return []
+    tokenizer = _jieba()
     out: list[str] = []
-    for tok in _jieba().cut_for_search(text, HMM=_HMM):
-        tok = tok.strip().lower()
-        if tok and _keep(tok):
-            out.append(tok)
+    for word in tokenizer.cut(text, HMM=_HMM):
+        if word.strip().lower() in STOPWORDS:
+            continue  # and its sub-words: 没有 of 有没有 asks nothing either
+        for tok in [*_sub_words(word, tokenizer.FREQ), word]:
+            tok = tok.strip().lower()
+            if tok and _keep(tok):
+                out.append(tok)
     return out
+
+
+def _sub_words(word: str, freq: dict[str, int]) -> list[str]:
+    """The dictionary's words of two and three characters inside a longer word, as jieba's search mode adds
+    them (its cut_for_search, with the word's own stopword test first)."""
+    grams = [word[i:i + 2] for i in range(len(word) - 1)] if len(word) > 2 else []
+    grams += [word[i:i + 3] for i in range(len(word) - 2)] if len(word) > 3 else []
+    return [g for g in grams if freq.get(g)]
 
 
 def words(text: str) -> list[str]:

@@ -42,8 +42,8 @@ def test_chinese_stopwords_dropped():
 
 
 def test_stopwords_come_from_the_data_file():
-    assert len(STOPWORDS) == 107
-    assert {"的", "进一步", "一是", "十", "the", "be"} <= STOPWORDS
+    assert len(STOPWORDS) == 139
+    assert {"的", "进一步", "一是", "十", "the", "be", "如何", "有没有", "吗"} <= STOPWORDS
     # compared with lowercased tokens, so kept in lowercase; the file's comment line is no stop word
     assert all(w == w.strip().lower() and not w.startswith("#") for w in STOPWORDS)
 
@@ -106,3 +106,12 @@ def test_tokenize_never_raises(text):
 @given(st.text(alphabet=st.sampled_from("行政复议应诉法治政府建设人民调解的和与,。 AbC")))
 def test_tokenize_chinese_mix_never_raises(text):
     assert all(tok for tok in tokenize(text))
+
+
+def test_question_words_and_their_sub_words_are_neither_indexed_nor_searched() -> None:
+    # how a question is asked says nothing of its topic; search mode's sub-words (没有 of 有没有) neither
+    assert tokenize("如何化解基层矛盾纠纷") == tokenize("化解基层矛盾纠纷")
+    assert "没有" not in tokenize("调解员有没有上门") and "调解员" in tokenize("调解员有没有上门")
+    assert "没有" in tokenize("没有发生行政诉讼败诉案件")  # the word itself is not a question
+    # every other word keeps jieba's search-mode sub-words
+    assert tokenize("行政复议应诉") == ["行政", "复议", "行政复议", "应诉"]
