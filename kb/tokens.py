@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import warnings
 from collections.abc import Iterable, Sequence
@@ -19,7 +20,7 @@ with warnings.catch_warnings():
 
 # Recorded in the index manifest: an index is only searchable with the tokenizer that built it.
 # Bump when anything below changes what tokenize() returns.
-TOKENIZER_ID = "jieba-search-hmm0-v2"
+TOKENIZER_ID = "jieba-search-hmm0-v3"
 
 # HMM new-word discovery is off: it segments an unknown run differently in a short query than in a
 # long passage, so query and corpus would disagree; dictionary-only cuts fall back to single
@@ -69,6 +70,16 @@ def added_words() -> list[str]:
         return sorted(_added)
 
 
+# The A-not-A question (懂不懂, 看不看, 喜欢不喜欢) asks whether A: it is searched and weighed as A, not as a
+# word no report writes (unseen, so it weighed most of all in what a passage had to hold to mention the query).
+_A_NOT_A = re.compile(r"^([\u4e00-\u9fff]{1,2})[不没]\1$")
+
+
+def _asked(word: str) -> str:
+    m = _A_NOT_A.match(word)
+    return m.group(1) if m else word
+
+
 def _keep(tok: str) -> bool:
     # Drops whitespace and punctuation runs (CJK characters count as alphanumeric).
     return any(ch.isalnum() for ch in tok) and tok not in STOPWORDS
@@ -81,6 +92,7 @@ def tokenize(text: str) -> list[str]:
     tokenizer = _jieba()
     out: list[str] = []
     for word in tokenizer.cut(text, HMM=_HMM):
+        word = _asked(word)
         if word.strip().lower() in STOPWORDS:
             continue  # and its sub-words: 没有 of 有没有 asks nothing either
         for tok in [*_sub_words(word, tokenizer.FREQ), word]:
@@ -102,7 +114,7 @@ def words(text: str) -> list[str]:
     """Whole words of normalized text (jieba's precise mode), for deciding what a passage mentions."""
     if not text:
         return []
-    return [t for t in (w.strip().lower() for w in _jieba().cut(text, HMM=_HMM)) if t and _keep(t)]
+    return [t for t in (_asked(w).strip().lower() for w in _jieba().cut(text, HMM=_HMM)) if t and _keep(t)]
 
 
 # A word jieba's dictionary lacks (an unknown name, a run it cuts into characters) weighs as one it saw

@@ -115,3 +115,9 @@ def test_question_words_and_their_sub_words_are_neither_indexed_nor_searched() -
     assert "没有" in tokenize("没有发生行政诉讼败诉案件")  # the word itself is not a question
     # every other word keeps jieba's search-mode sub-words
     assert tokenize("行政复议应诉") == ["行政", "复议", "行政复议", "应诉"]
+
+
+def test_an_a_not_a_question_is_searched_as_its_a() -> None:
+    # 懂不懂法 asks about 懂法: searched as 懂, never as a word no report writes
+    assert tokenize("看不看他懂不懂法") == ["看", "他", "懂", "法"]
+    assert "喜欢" in tokenize("老百姓喜欢不喜欢") and "不断" in tokenize("不断完善")  # not a repeat: kept
