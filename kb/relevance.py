@@ -148,5 +148,9 @@ def off_subject(signals: Signals) -> bool:
 
 
 def _first_of_domain_query(signals: Signals, place: int | None) -> bool:
-    return place is not None and place < FIRST_LOCALITIES and signals.domain is not None \
+    # ... and only when some passage holds some of the query's words (in a search that asked BM25): a question
+    # none of whose words any report writes (小区附近哪里停车不要钱) has only the model's guess, and listed its
+    # first three; every judged query the rule lists for holds 2.7% or more of what its words could score.
+    words_held = signals.top_bm25 > 0 or not signals.bm25_asked
+    return place is not None and place < FIRST_LOCALITIES and signals.domain is not None and words_held \
         and signals.domain >= DOMAIN_MIN and signals.top_bm25 < WORDS_FOUND * (signals.possible_bm25 or 1.0)

@@ -49,6 +49,15 @@ def test_the_first_localities_rule_is_for_a_query_whose_words_the_passages_do_no
     assert match_kind(unheld, [1], keyword=False, place=1) == "meaning"
 
 
+def test_the_first_localities_rule_needs_some_of_the_querys_words_in_some_passage() -> None:
+    unwritten = _signals({1: 0.82, 2: 0.81}, {}, possible=10.0)  # BM25 asked and found nothing at all
+    unwritten.domain, unwritten.bm25_asked = relevance.DOMAIN_MIN, True
+    assert match_kind(unwritten, [1], keyword=False, place=0) is None
+    unwritten.bm25 = {2: 0.3}  # one word held somewhere: a plain-language question's first localities again
+    del unwritten.top_bm25  # (a cached property, read once the retrievers have answered)
+    assert match_kind(unwritten, [1], keyword=False, place=0) == "meaning"
+
+
 def test_a_query_off_the_reports_subject_lists_no_locality_even_by_keyword() -> None:
     strong = _signals({1: 0.86}, {1: 12.0})
     assert match_kind(strong, [1], keyword=True) == "keyword"  # no domain margin known: the rule alone
