@@ -6,6 +6,7 @@ import ast
 import hashlib
 import importlib
 import importlib.util
+import json
 import os
 import time
 from functools import lru_cache
@@ -31,7 +32,7 @@ from kb.store import (
     write_index,
     writer_lock,
 )
-from kb.store.layout import read_manifest
+from kb.store.layout import MANIFEST, read_manifest
 
 __all__ = ["CACHE_FILE", "BuildStats", "build", "index_state", "is_stale", "pipeline_fingerprint", "unseen_by_seeds"]
 # The stages that decide what a report and its tokens turn into. The fingerprint hashes their source and
@@ -145,14 +146,18 @@ def is_stale(seeds: Path, index: Path, model_id: str) -> bool:
     return {k: v for k, v in current.items() if k not in skipped} != indexed
 
 
-def unseen_by_seeds(seeds: Path, index: Path, model_id: str) -> tuple[int, int]:
+def unseen_by_seeds(seeds: Path, index: Path) -> tuple[int, int]:
     """(how many of the index's report files the seeds folder does not hold, how many it indexes): a rebuild
-    from that folder would remove the first number of reports (0, 0 when there is no index to read)."""
+    from that folder would remove the first number of reports (0, 0 when there is no index to read). Read from
+    the current version's manifest whatever model or tokenizer built it: an index an older kb wrote, which this
+    one cannot search, still holds the user's reports."""
     try:
-        with open_index(index, expected_model_id=model_id, verify="sizes") as reader:
-            indexed = set(reader.manifest.get("build_info", {}).get("files", {}))
-    except IndexLoadError:
+        name = current_version(index)
+        manifest = json.loads((index / name / MANIFEST).read_text(encoding="utf-8")) if name else {}
+    except (IndexLoadError, OSError, ValueError):
         return 0, 0
+    info = manifest.get("build_info") if isinstance(manifest, dict) else None
+    indexed = set(info.get("files", {})) if isinstance(info, dict) else set()
     present = {p.name for p in list_report_files(seeds)}
     return len(indexed - present), len(indexed)
 

@@ -197,6 +197,13 @@ def test_serving_an_index_built_from_another_folder_keeps_its_reports(tmp_path: 
     assert indexed(index) == before  # not replaced by the one report of the other folder
     err = capsys.readouterr().err
     assert "3 of the 3 reports" in err and str(seeds) in err and "kb build" in err
+    # the same for an index an older kb tokenized, which this one cannot search: still the user's reports
+    version = index / (index / "CURRENT").read_text().strip()
+    manifest = json.loads((version / "manifest.json").read_text())
+    (version / "manifest.json").write_text(json.dumps({**manifest, "tokenizer": "an-older-tokenizer"}))
+    _build_before_serving(seeds, index, HashEmbedder())
+    assert index / (index / "CURRENT").read_text().strip() == version and "3 of the 3" in capsys.readouterr().err
+    (version / "manifest.json").write_text(json.dumps(manifest))
     # a folder holding most of the index's reports (one new) is still built: that is the yearly rebuild
     (other / "r3.txt").write_text(report("中湖", 4), encoding="utf-8")
     _build_before_serving(other, index, HashEmbedder())

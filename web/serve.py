@@ -43,7 +43,7 @@ def _build_before_serving(seeds: Path, index: Path, embedder: Embedder) -> None:
     """Bring a stale index up to date with the seeds folder, unless that would remove most of its reports: an
     index built from another folder (`kb --index … serve` without its --seeds) is served as it is, since
     rebuilding it from the bundled seeds would replace the user's reports (and their embedding time) with them."""
-    gone, indexed = unseen_by_seeds(seeds, index, embedder.model_id)
+    gone, indexed = unseen_by_seeds(seeds, index)
     if indexed and gone * 2 > indexed:
         print(
             f"kb: {gone} of the {indexed} reports in {index} are not in {seeds}: serving the index as it is (give"
