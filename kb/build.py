@@ -6,7 +6,6 @@ import ast
 import hashlib
 import importlib
 import importlib.util
-import json
 import os
 import time
 from functools import lru_cache
@@ -32,7 +31,7 @@ from kb.store import (
     write_index,
     writer_lock,
 )
-from kb.store.layout import MANIFEST, read_manifest
+from kb.store.layout import raw_manifest, read_manifest
 
 __all__ = ["CACHE_FILE", "BuildStats", "build", "index_state", "is_stale", "pipeline_fingerprint", "unseen_by_seeds"]
 # The stages that decide what a report and its tokens turn into. The fingerprint hashes their source and
@@ -153,10 +152,10 @@ def unseen_by_seeds(seeds: Path, index: Path) -> tuple[int, int]:
     one cannot search, still holds the user's reports."""
     try:
         name = current_version(index)
-        manifest = json.loads((index / name / MANIFEST).read_text(encoding="utf-8")) if name else {}
-    except (IndexLoadError, OSError, ValueError):
+        manifest = raw_manifest(index / name) if name else {}
+    except IndexLoadError:
         return 0, 0
-    info = manifest.get("build_info") if isinstance(manifest, dict) else None
+    info = manifest.get("build_info")
     indexed = set(info.get("files", {})) if isinstance(info, dict) else set()
     present = {p.name for p in list_report_files(seeds)}
     return len(indexed - present), len(indexed)

@@ -194,8 +194,9 @@ def _collect_garbage(root: Path, keep: set[str]) -> list[str]:
     return removed
 
 
-def read_manifest(folder: Path, expected_model_id: str | None) -> dict[str, Any]:
-    """A version folder's manifest, checked: format version, required keys, model and tokenizer."""
+def raw_manifest(folder: Path) -> dict[str, Any]:
+    """A version folder's manifest as written, checked only for being a JSON object: what an older kb (another
+    format, model or tokenizer) wrote reads too, for what it says about the reports it holds."""
     mpath = folder / MANIFEST
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
@@ -205,6 +206,13 @@ def read_manifest(folder: Path, expected_model_id: str | None) -> dict[str, Any]
         raise _fail(f"{mpath} is unreadable: {e}") from e
     if not isinstance(manifest, dict):
         raise _fail(f"{mpath} is not a JSON object")
+    return manifest
+
+
+def read_manifest(folder: Path, expected_model_id: str | None) -> dict[str, Any]:
+    """A version folder's manifest, checked: format version, required keys, model and tokenizer."""
+    mpath = folder / MANIFEST
+    manifest = raw_manifest(folder)
     fv = manifest.get("format_version")
     if fv != FORMAT_VERSION:
         raise _fail(f"{mpath} has format_version {fv!r}; this kb reads format_version {FORMAT_VERSION}")
